@@ -1,0 +1,181 @@
+"""One frozen settings object for the parse stage, and the environment names it reads.
+
+An explicit argument beats an environment variable; every environment
+variable name the loader reads lives in :data:`ENV`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from loader.errors import ConfigError
+
+DateOrder = Literal["month-first", "day-first"]
+
+ENV = {
+    "encoding": "FUNDSYNC_ENCODING",
+    "allowed_encodings": "FUNDSYNC_ALLOWED_ENCODINGS",
+    "encoding_by_prefix": "FUNDSYNC_ENCODING_BY_PREFIX",
+    "default_date_order": "FUNDSYNC_DATE_ORDER",
+    "buddhist_era": "FUNDSYNC_BUDDHIST_ERA",
+    "max_bad_rows": "FUNDSYNC_MAX_BAD_ROWS",
+}
+
+DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")
+MAX_ERRORS_REPORTED = 100
+
+
+def codec_name(name: str) -> str:
+    """The Python codec name for an encoding label (``windows-1252`` -> ``cp1252``)."""
+    try:
+        return codecs.lookup(name.strip()).name
+    except LookupError:
+        raise ConfigError(f"unknown encoding {name!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRowAllowance:
+    """How many bad rows a file may have and still load: a count, a fraction, or none.
+
+    Parsed from text as ``0`` (strict, the default), ``250`` (a count),
+    ``0.5%`` or ``0.005`` (a fraction of the data rows read).
+    """
+
+    count: int = 0
+    fraction: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | int | float) -> BadRowAllowance:
+        raw = str(text).strip()
+        try:
+            if raw.endswith("%"):
+                return cls._fraction(float(raw[:-1]) / 100.0, raw)
+            if re.fullmatch(r"\d+", raw):
+                return cls(count=int(raw))
+            return cls._fraction(float(raw), raw)
+        except ValueError:
+            raise ConfigError(
+                f"bad-row allowance {raw!r}: use a count (100), a fraction (0.01) or a percentage (1%)"
+            ) from None
+
+    @classmethod
+    def _fraction(cls, value: float, raw: str) -> BadRowAllowance:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(raw)
+        return cls(count=0, fraction=value)
+
+    @property
+    def strict(self) -> bool:
+        return self.count == 0 and not self.fraction
+
+    def allows(self, bad_rows: int, rows_read: int) -> bool:
+        if bad_rows == 0:
+            return True
+        if self.fraction:
+            return bad_rows <= self.fraction * rows_read
+        return bad_rows <= self.count
+
+    def __str__(self) -> str:
+        if self.fraction:
+            return f"{self.fraction:.6g} of rows"
+        return f"{self.count} rows"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseSettings:
+    """Everything that changes how one export is decoded and parsed."""
+
+    encoding: str | None = None
+    """Explicit encoding for every file: overrides BOM and detection."""
+    allowed_encodings: tuple[str, ...] = DEFAULT_ALLOWED_ENCODINGS
+    """Single-byte code pages a non-UTF-8 file may be in, in order of preference."""
+    encoding_by_prefix: tuple[tuple[str, str], ...] = ()
+    """(source key prefix, encoding) pairs; the longest matching prefix wins."""
+    default_date_order: DateOrder = "month-first"
+    """Order of slash dates when the file itself proves neither."""
+    buddhist_era: bool = False
+    """Convert Buddhist-era years (2443..2643) to the Common Era by subtracting 543."""
+    max_bad_rows: BadRowAllowance = field(default_factory=BadRowAllowance)
+    """Strict by default: one bad row rejects the file."""
+    max_errors: int = MAX_ERRORS_REPORTED
+    """How many errors a rejection lists."""
+    chunk_bytes: int = 16 << 20
+    """Size of the blocks the file is read and parsed in."""
+    max_record_bytes: int = 64 << 20
+    """A record longer than this rejects the file (usually an unbalanced quote)."""
+
+    def __post_init__(self) -> None:
+        if self.encoding is not None:
+            object.__setattr__(self, "encoding", codec_name(self.encoding))
+        object.__setattr__(
+            self, "allowed_encodings", tuple(codec_name(e) for e in self.allowed_encodings)
+        )
+        object.__setattr__(
+            self,
+            "encoding_by_prefix",
+            tuple((prefix, codec_name(enc)) for prefix, enc in self.encoding_by_prefix),
+        )
+        if self.default_date_order not in ("month-first", "day-first"):
+            raise ConfigError(
+                f"date order {self.default_date_order!r}: use month-first or day-first"
+            )
+        if not self.allowed_encodings:
+            raise ConfigError("allowed_encodings must name at least one code page")
+        if self.chunk_bytes < 1024 or self.max_record_bytes < self.chunk_bytes:
+            raise ConfigError("chunk_bytes must be >= 1 KiB and <= max_record_bytes")
+
+    def encoding_for(self, source_key: str) -> str | None:
+        """The forced encoding for a source: the explicit one, else the longest prefix match."""
+        if self.encoding:
+            return self.encoding
+        best: tuple[int, str] | None = None
+        for prefix, enc in self.encoding_by_prefix:
+            if source_key.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), enc)
+        return best[1] if best else None
+
+    def with_(self, **changes: object) -> ParseSettings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **explicit: object
+    ) -> ParseSettings:
+        """Settings from explicit arguments, then the environment, then defaults.
+
+        ``explicit`` values that are None count as not given.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if v := env.get(ENV["encoding"]):
+            values["encoding"] = v
+        if v := env.get(ENV["allowed_encodings"]):
+            values["allowed_encodings"] = tuple(p for p in v.split(",") if p.strip())
+        if v := env.get(ENV["encoding_by_prefix"]):
+            values["encoding_by_prefix"] = parse_prefix_map(v)
+        if v := env.get(ENV["default_date_order"]):
+            values["default_date_order"] = v
+        if v := env.get(ENV["buddhist_era"]):
+            values["buddhist_era"] = v.strip().lower() in ("1", "true", "yes", "on")
+        if v := env.get(ENV["max_bad_rows"]):
+            values["max_bad_rows"] = BadRowAllowance.parse(v)
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_prefix_map(text: str) -> tuple[tuple[str, str], ...]:
+    """``raw/th/=cp874;raw/eu/=cp1252`` -> (("raw/th/", "cp874"), ("raw/eu/", "cp1252"))."""
+    pairs = []
+    for item in text.split(";"):
+        if not item.strip():
+            continue
+        prefix, sep, enc = item.rpartition("=")
+        if not sep or not enc.strip():
+            raise ConfigError(f"encoding-by-prefix entry {item!r}: use PREFIX=ENCODING")
+        pairs.append((prefix.strip(), enc.strip()))
+    return tuple(pairs)
