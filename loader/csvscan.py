@@ -27,9 +27,6 @@ from loader.errors import FileRejected, RowError
 QUOTE = 0x22
 LF = 0x0A
 CR = 0x0D
-# Bytes that can begin or end a whitespace character in UTF-8 (Python's str.isspace set).
-_WS_FIRST = np.zeros(256, dtype=bool)
-_WS_FIRST[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0xC2, 0xE1, 0xE2, 0xE3]] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +40,18 @@ class Piece:
 def record_pieces(
     blocks: Iterator[bytes], name: str, max_record_bytes: int
 ) -> Iterator[Piece]:
-    """Cut a stream of UTF-8 blocks into pieces of whole records."""
+    """Cut a stream of UTF-8 blocks into pieces of whole records.
+
+    Each piece is the unfinished record carried over plus the block up to
+    its last record end: one copy of the bytes, not two.
+    """
     carry = b""
     line = 1
     for block in blocks:
-        buf = carry + block if carry else block
-        cut = last_record_end(buf)
+        cut = last_record_end(block, carry.count(b'"'))
         if cut == 0:
-            if len(buf) > max_record_bytes:
+            carry += block
+            if len(carry) > max_record_bytes:
                 raise FileRejected(
                     name,
                     "limits",
@@ -63,11 +64,11 @@ def record_pieces(
                         )
                     ],
                 )
-            carry = buf
             continue
-        yield Piece(buf[:cut], line)
-        line += buf.count(b"\n", 0, cut)
-        carry = buf[cut:]
+        data = carry + block[:cut] if carry else block[:cut]
+        yield Piece(data, line)
+        line += data.count(b"\n")
+        carry = block[cut:]
     if carry.strip(b" \t\r\n\x0b\x0c"):
         if carry.count(b'"') % 2:
             raise FileRejected(
@@ -78,9 +79,13 @@ def record_pieces(
         yield Piece(carry + b"\n", line)
 
 
-def last_record_end(buf: bytes) -> int:
-    """Length of the longest prefix of ``buf`` that ends a record (0 if none)."""
-    quotes = buf.count(b'"')
+def last_record_end(buf: bytes, quotes_before: int = 0) -> int:
+    """Length of the longest prefix of ``buf`` that ends a record (0 if none).
+
+    ``quotes_before`` counts the quotes of the unfinished record that
+    precedes ``buf``.
+    """
+    quotes = buf.count(b'"') + quotes_before
     pos = buf.rfind(b"\n")
     after = 0
     for _ in range(64):
@@ -95,7 +100,7 @@ def last_record_end(buf: bytes) -> int:
     arr = np.frombuffer(buf, dtype=np.uint8)
     lfs = np.flatnonzero(arr == LF)
     quote_pos = np.flatnonzero(arr == QUOTE)
-    even = (np.searchsorted(quote_pos, lfs) & 1) == 0
+    even = ((np.searchsorted(quote_pos, lfs) + quotes_before) & 1) == 0
     structural = lfs[even]
     return int(structural[-1]) + 1 if len(structural) else 0
 
@@ -128,7 +133,7 @@ def scan_piece(piece: Piece, delimiter: str) -> Structure:
     candidates = np.flatnonzero((arr == ord(delimiter)) | (arr == LF))
     quote_pos = np.flatnonzero(arr == QUOTE)
     if len(quote_pos):
-        candidates = candidates[(np.searchsorted(quote_pos, candidates) & 1) == 0]
+        candidates = _outside_quotes(candidates, quote_pos)
     seps = candidates
     lf_index = np.flatnonzero(arr[seps] == LF)
     starts = np.empty(len(lf_index), dtype=np.int64)
@@ -137,10 +142,13 @@ def scan_piece(piece: Piece, delimiter: str) -> Structure:
         starts[1:] = lf_index[:-1] + 1
     counts = lf_index + 1 - starts
     if len(quote_pos):
-        record_pos = np.zeros(len(lf_index), dtype=np.int64)
-        record_pos[1:] = seps[lf_index[:-1]] + 1
-        all_lf = np.flatnonzero(arr == LF)
-        lines = piece.line + np.searchsorted(all_lf, record_pos)
+        if buf.count(b"\n") == len(lf_index):  # no line break inside quotes
+            lines = piece.line + np.arange(len(lf_index), dtype=np.int64)
+        else:
+            record_pos = np.zeros(len(lf_index), dtype=np.int64)
+            record_pos[1:] = seps[lf_index[:-1]] + 1
+            all_lf = np.flatnonzero(arr == LF)
+            lines = piece.line + np.searchsorted(all_lf, record_pos)
         quoted, regular = _quoted_fields(arr, seps, quote_pos)
     else:
         lines = piece.line + np.arange(len(lf_index), dtype=np.int64)
@@ -148,16 +156,20 @@ def scan_piece(piece: Piece, delimiter: str) -> Structure:
     return Structure(seps, starts, counts, lines, quoted, regular)
 
 
-def _field_bounds(arr: np.ndarray, seps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[start, end) of every field's bytes: separator excluded, and the CR of a CR LF."""
-    begin = np.empty(len(seps), dtype=np.int64)
-    begin[0] = 0
-    begin[1:] = seps[:-1] + 1
-    end = seps.astype(np.int64, copy=True)
-    crlf = (arr[seps] == LF) & (end > begin)
-    crlf[crlf] = arr[end[crlf] - 1] == CR
-    end[crlf] -= 1
-    return begin, end
+def _outside_quotes(candidates: np.ndarray, quote_pos: np.ndarray) -> np.ndarray:
+    """Drop candidates that sit between an opening quote and its closing one.
+
+    Quotes pair up in order (1st opens, 2nd closes, ...); a piece always has
+    an even number. Marking each pair's span in ``candidates`` costs
+    O(quotes log candidates), not a search per candidate.
+    """
+    opens = np.searchsorted(candidates, quote_pos[0::2])
+    closes = np.searchsorted(candidates, quote_pos[1::2])
+    marks = np.zeros(len(candidates) + 1, dtype=np.int32)
+    np.add.at(marks, opens, 1)
+    np.add.at(marks, closes, -1)
+    inside = np.cumsum(marks[:-1]) > 0
+    return candidates[~inside]
 
 
 def _quoted_fields(
@@ -165,25 +177,38 @@ def _quoted_fields(
 ) -> tuple[np.ndarray, bool]:
     """Fields that contain quotes, and whether all of them are plain RFC 4180."""
     field_of_quote = np.searchsorted(seps, quote_pos)
-    quoted = np.unique(field_of_quote)
-    if len(quoted) == 0 or field_of_quote[-1] >= len(seps):
+    new_field = np.empty(len(field_of_quote), dtype=bool)
+    new_field[0] = True
+    new_field[1:] = field_of_quote[1:] != field_of_quote[:-1]
+    quoted = field_of_quote[new_field]
+    begin = np.where(quoted > 0, seps[np.maximum(quoted - 1, 0)] + 1, 0)
+    end = seps[quoted].astype(np.int64)
+    crlf = (arr[seps[quoted]] == LF) & (end > begin)
+    crlf[crlf] = arr[end[crlf] - 1] == CR
+    end[crlf] -= 1
+    if not ((end - begin >= 2).all() and (arr[begin] == QUOTE).all()
+            and (arr[end - 1] == QUOTE).all()):
         return quoted, False
-    begin, end = _field_bounds(arr, seps)
-    b, e = begin[quoted], end[quoted]
-    if not ((e - b >= 2).all() and (arr[b] == QUOTE).all() and (arr[e - 1] == QUOTE).all()):
-        return quoted, False
-    middle = (quote_pos != begin[field_of_quote]) & (quote_pos != end[field_of_quote] - 1)
+    which = np.cumsum(new_field) - 1
+    middle = (quote_pos != begin[which]) & (quote_pos != end[which] - 1)
     inner = quote_pos[middle]
     if len(inner) % 2:
         return quoted, False
-    # inner quotes come in adjacent pairs, each pair inside one field
+    # inner quotes come in adjacent pairs ("" escapes), each pair inside one field
     return quoted, bool((inner[1::2] == inner[0::2] + 1).all())
 
 
 def field_strings(piece: Piece, structure: Structure) -> pa.StringArray:
     """Every field of the piece as a string (separator and CR of CR LF removed)."""
     arr = np.frombuffer(piece.data, dtype=np.uint8)
-    begin, end = _field_bounds(arr, structure.seps)
+    seps = structure.seps
+    begin = np.empty(len(seps), dtype=np.int64)
+    begin[0] = 0
+    begin[1:] = seps[:-1] + 1
+    end = seps.astype(np.int64, copy=True)
+    crlf = (arr[seps] == LF) & (end > begin)
+    crlf[crlf] = arr[end[crlf] - 1] == CR
+    end[crlf] -= 1
     n = len(begin)
     offsets = np.empty(2 * n + 1, dtype=np.int64)
     offsets[0:-1:2] = begin

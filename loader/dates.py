@@ -51,7 +51,8 @@ class DateFacts:
     second: int = 0
 
     def to_date(self, order: str) -> date:
-        """The calendar date; ``order`` matters for slash dates only."""
+        """The calendar date; ``order`` applies to slash dates that prove no order."""
+        order = self.proves or order
         if self.form == ISO or self.form == COMPACT or order == "month-first":
             return date(self.year, self.first, self.second)
         return date(self.year, self.second, self.first)

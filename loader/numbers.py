@@ -28,6 +28,8 @@ _MANTISSA = (
     r"(?:[eE](?P<exp>[+-]?[0-9]+))?"
 )
 _SIGNED = rf"^(?P<sign>[+-]?){_MANTISSA}$"
+# A loose superset of the grammar: what fails it is text without further work.
+_MAYBE_NUMBER = r"^\(?[+-]?[0-9.,]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?\)?$"
 _EXP_CAP = 6  # exponent digits beyond this can only fit if the value is zero
 
 
@@ -44,7 +46,11 @@ def split_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     ).to_series()
     rest = (values.is_not_null() & ~simple).arg_true()
     if len(rest):
-        general = frame[rest].select(_general_number(pl.col("v"))).to_series()
+        others = frame[rest]
+        maybe = others.select(pl.col("v").str.contains(_MAYBE_NUMBER)).to_series()
+        rest, others = rest.filter(maybe), others.filter(maybe)
+    if len(rest):
+        general = others.select(_general_number(pl.col("v"))).to_series()
         numeric = numeric.scatter(rest, general)
     text = frame.select(
         pl.when(pl.col("v").is_not_null() & numeric.is_null()).then(pl.col("v"))

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import chain
 
 import numpy as np
@@ -53,6 +54,7 @@ NULL_SPELLINGS = sorted(
         for mask in range(16)
     }
 )
+NULL_SET = frozenset(NULL_SPELLINGS)
 COLUMN_ORDER = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
 QUOTE_REASON = "misplaced quote: a quoted field must start and end with a quote, inner quotes doubled"
 
@@ -79,6 +81,9 @@ def parse_file(
     return result
 
 
+_IN_FLIGHT = 2  # pieces being prepared at once: one per core
+
+
 @dataclass
 class _Header:
     line: int
@@ -96,6 +101,7 @@ class _State:
     form_line: int = 0
     proof_line: dict[str, int] = field(default_factory=dict)
     chunks: list[pl.DataFrame] = field(default_factory=list)
+    codes_seen: dict[str, set[int]] = field(default_factory=dict)
     errors: list[pl.DataFrame] = field(default_factory=list)
     rejects: list[pl.DataFrame] = field(default_factory=list)
     error_count: int = 0
@@ -122,11 +128,11 @@ class _FileParser:
         pieces = self._data_pieces(record_pieces(blocks, self.name, settings.max_record_bytes))
         # Pieces are prepared two at a time (NumPy and Polars release the GIL),
         # then absorbed strictly in file order.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fundsync-parse") as pool:
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="fundsync-parse") as pool:
             pending: deque[Future[_Prepared]] = deque()
             for piece in pieces:
                 pending.append(pool.submit(self._prepare, piece))
-                if len(pending) >= 3:
+                if len(pending) >= _IN_FLIGHT:
                     self._absorb(pending.popleft().result())
             while pending:
                 self._absorb(pending.popleft().result())
@@ -265,70 +271,53 @@ class _FileParser:
         )
 
     def _typed(self, frame: pl.DataFrame, ragged: pl.DataFrame | None) -> _Prepared:
-        """Typed columns, row checks and date facts for one piece."""
-        texts = frame["d_trade"].drop_nulls().unique().to_list()
-        facts = self.state.date_facts
-        for text in texts:
-            if text not in facts:
-                facts[text] = dates.judge(text, self.settings.buddhist_era)
-        date_error = {t: facts[t].error for t in texts if facts[t].error is not None}
-        checks: list[tuple[str, pl.Expr, pl.Expr]] = [
-            ("d_trade", pl.col("d_trade").is_null(), pl.lit("d_trade is empty")),
-        ]
-        if date_error:
-            checks.append(
-                (
-                    "d_trade",
-                    pl.col("d_trade").is_in(list(date_error)),
-                    pl.col("d_trade").replace_strict(date_error, default=None,
-                                                     return_dtype=pl.String),
-                )
-            )
-        for key, limit in KEY_LIMITS.items():
-            checks.append((key, pl.col(key).is_null(), pl.lit(f"{key} is empty")))
-            checks.append(
-                (
-                    key,
-                    pl.col(key).str.len_chars() > limit,
-                    pl.lit(f"{key} is longer than {limit} characters"),
-                )
-            )
-        checks.append(
-            (
-                "value",
-                pl.col("value_text").str.len_bytes() > MAX_TEXT_BYTES,
-                pl.lit(f"value is longer than {MAX_TEXT_BYTES} bytes"),
-            )
-        )
-        for c in REQUIRED_COLUMNS:
-            if f"{c}__quote" in frame.columns:
-                checks.append((c, pl.col(f"{c}__quote"), pl.lit(QUOTE_REASON)))
-        frame = frame.with_columns(*(_null_if_spelled_null(c) for c in REQUIRED_COLUMNS))
+        """Typed columns, row checks and date facts for one piece.
+
+        Key columns have few distinct values, so they become categories at
+        once and every rule about them is judged per distinct text, then
+        spread to the rows through the category codes with NumPy.
+        """
+        frame = frame.with_columns(pl.col(*KEY_COLUMNS).fill_null("").cast(pl.Categorical))
+        frame = frame.with_columns(_null_if_spelled_null("value"))
         frame = frame.with_columns(*split_values(frame["value"]))
-        frame = frame.with_columns(
-            pl.any_horizontal(*(cond.fill_null(False) for _, cond, _ in checks)).alias("__bad")
-        )
+        codes = {c: frame[c].to_physical().to_numpy() for c in KEY_COLUMNS}
+        distinct = {c: _distinct(frame[c], codes[c]) for c in KEY_COLUMNS}
+        facts = self.state.date_facts
+        for text in distinct["d_trade"]:
+            if text not in facts and text not in NULL_SET:
+                facts[text] = dates.judge(text, self.settings.buddhist_era)
+
+        checks: list[tuple[str, np.ndarray, np.ndarray | str]] = []
+        for column in KEY_COLUMNS:
+            reasons = {t: r for t in distinct[column] if (r := self._key_problem(column, t))}
+            if reasons:
+                checks.append((column, *_spread(distinct[column], codes[column], reasons)))
+        too_long = frame.select(pl.col("value_text").str.len_bytes() > MAX_TEXT_BYTES)
+        if too_long.to_series().any():
+            checks.append(
+                ("value", too_long.to_series().fill_null(False).to_numpy(),
+                 f"value is longer than {MAX_TEXT_BYTES} bytes")
+            )
+        for c in REQUIRED_COLUMNS:
+            if f"{c}__quote" in frame.columns and frame[f"{c}__quote"].any():
+                checks.append((c, frame[f"{c}__quote"].fill_null(False).to_numpy(), QUOTE_REASON))
+
+        day_of = {t: f.to_date(self.settings.default_date_order) for t, f in facts.items()
+                  if t in distinct["d_trade"] and f.error is None}
+        form_lines = _first_lines(frame, distinct["d_trade"], codes["d_trade"],
+                                  {t: facts[t].form for t in day_of | _bad_form(distinct, facts)})
+        proof_lines = _first_lines(frame, distinct["d_trade"], codes["d_trade"],
+                                   {t: facts[t].proves for t in day_of})
+        days = _spread_days(distinct["d_trade"], codes["d_trade"], day_of)
+        frame = frame.with_columns(pl.Series("d_trade", days).cast(pl.Date))
+
         errors = rejects = None
-        bad_rows = int(frame["__bad"].sum())
-        if bad_rows:
-            bad_frame = frame.filter(pl.col("__bad"))
-            errors = pl.concat(
-                [
-                    bad_frame.filter(cond.fill_null(False)).select(
-                        "line", pl.lit(column).alias("column"), reason.alias("reason")
-                    )
-                    for column, cond, reason in checks
-                ]
-            )
-            rejects = bad_frame.select("line", *REQUIRED_COLUMNS).join(
-                errors.group_by("line", maintain_order=True).agg(
-                    pl.format("{}: {}", "column", "reason").str.join("; ").alias("reason")
-                ),
-                on="line",
-                how="left",
-                maintain_order="left",
-            )
-            frame = frame.filter(~pl.col("__bad"))
+        bad_rows = 0
+        if checks:
+            bad = np.logical_or.reduce([mask for _, mask, _ in checks])
+            bad_rows = int(bad.sum())
+            errors, rejects = _errors_and_rejects(frame, bad, checks)
+            frame = frame.filter(pl.Series(~bad))
         if ragged is not None:
             ragged_rejects = ragged.select(
                 "line", *(pl.lit(None, pl.String).alias(c) for c in REQUIRED_COLUMNS), "reason"
@@ -336,14 +325,20 @@ class _FileParser:
             errors = ragged if errors is None else pl.concat([errors, ragged])
             rejects = ragged_rejects if rejects is None else pl.concat([rejects, ragged_rejects])
             bad_rows += ragged.height
-        rows = frame.select(
-            "line",
-            pl.col("d_trade").cast(pl.Categorical),
-            *(pl.col(k).cast(pl.Categorical) for k in KEY_LIMITS),
-            "value_numeric",
-            "value_text",
-        )
-        return _Prepared(rows, texts, errors, rejects, bad_rows)
+        rows = frame.select(*KEY_COLUMNS, "value_numeric", "value_text", "line")
+        seen = {c: np.fromiter(distinct[c].values(), dtype=np.int64) for c in KEY_LIMITS}
+        return _Prepared(rows, seen, form_lines, proof_lines, errors, rejects, bad_rows)
+
+    def _key_problem(self, column: str, text: str | None) -> str | None:
+        """Why a distinct key text is a row error, or None."""
+        if text is None or text in NULL_SET:
+            return f"{column} is empty"
+        if column == "d_trade":
+            return self.state.date_facts[text].error
+        limit = KEY_LIMITS[column]
+        if len(text) > limit:
+            return f"{column} is longer than {limit} characters"
+        return None
 
     # -- in file order ---------------------------------------------------------
 
@@ -358,47 +353,31 @@ class _FileParser:
                 state.rejects.append(prepared.rejects.sort("line"))
         state.good_rows += prepared.rows.height
         state.chunks.append(prepared.rows)
+        for column, present in prepared.codes_seen.items():
+            state.codes_seen.setdefault(column, set()).update(present.tolist())
 
     def _check_dates(self, prepared: _Prepared) -> None:
         """One date format per file; slash order never proven both ways."""
-        state, facts = self.state, self.state.date_facts
-        forms = {facts[t].form for t in prepared.date_texts} - {None}
-        proofs = {facts[t].proves for t in prepared.date_texts} - {None}
-        if not forms and not proofs:
-            return
-        rows = prepared.rows
-        text = pl.col("d_trade").cast(pl.String)
-        if state.form is None or forms != {state.form}:
-            form_of = {t: facts[t].form for t in prepared.date_texts if facts[t].form}
-            seen = rows.select(
-                "line", text.replace_strict(form_of, default=None, return_dtype=pl.String)
-                .alias("form")
-            ).drop_nulls("form")
-            if state.form is None and seen.height:
-                state.form, state.form_line = seen["form"][0], int(seen["line"][0])
-            other = seen.filter(pl.col("form") != state.form)
-            if other.height:
+        state = self.state
+        if prepared.form_lines:
+            if state.form is None:
+                state.form, state.form_line = min(prepared.form_lines.items(), key=lambda x: x[1])
+            others = {f: line for f, line in prepared.form_lines.items() if f != state.form}
+            if others:
+                form, line = min(others.items(), key=lambda x: x[1])
                 raise self._reject(
                     "rows",
                     [
                         RowError(
-                            int(other["line"][0]),
+                            line,
                             "d_trade",
-                            f"date format {_form_label(other['form'][0])} differs from the "
-                            f"file's format {_form_label(state.form)} (first used on line "
-                            f"{state.form_line})",
+                            f"date format {_form_label(form)} differs from the file's format "
+                            f"{_form_label(state.form)} (first used on line {state.form_line})",
                         )
                     ],
                 )
-        new_proofs = proofs - set(state.proof_line)
-        if new_proofs:
-            proves = {t: facts[t].proves for t in prepared.date_texts if facts[t].proves}
-            firsts = rows.select(
-                "line", text.replace_strict(proves, default=None, return_dtype=pl.String)
-                .alias("proves")
-            ).drop_nulls("proves").group_by("proves").agg(pl.col("line").min())
-            for order, line in firsts.iter_rows():
-                state.proof_line.setdefault(order, int(line))
+        for order, line in prepared.proof_lines.items():
+            state.proof_line.setdefault(order, line)
         if len(state.proof_line) == 2:
             day, month = state.proof_line["day-first"], state.proof_line["month-first"]
             raise self._reject(
@@ -429,9 +408,11 @@ class _FileParser:
         rows_read = state.good_rows + state.bad_rows
         if state.bad_rows and not self.settings.max_bad_rows.allows(state.bad_rows, rows_read):
             raise self._reject("rows", error_rows, state.error_count)
-        rows = _assemble(state.chunks)
-        rows = _resolve_dates(rows, state.date_facts, order or "month-first")
-        rows, duplicates, conflicts = deduplicate(rows)
+        chunks = state.chunks
+        if order is not None and order != self.settings.default_date_order:
+            chunks[:] = [_swap_unproven_dates(c) for c in chunks]
+        chunks, duplicates, conflicts = deduplicate(chunks, state.codes_seen)
+        rows = _assemble(chunks)
         rejects = pl.concat(state.rejects) if state.rejects else None
         header = self.header
         info = self.decoded.info
@@ -461,7 +442,10 @@ class _FileParser:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     rows: pl.DataFrame
-    date_texts: list[str]
+    codes_seen: dict[str, np.ndarray]
+    """Category codes present in each key string column (bad rows included)."""
+    form_lines: dict[str, int]
+    proof_lines: dict[str, int]
     errors: pl.DataFrame | None
     rejects: pl.DataFrame | None
     bad_rows: int
@@ -473,6 +457,103 @@ def _head_piece(piece: Piece, size: int = 1 << 20) -> Piece:
         return piece
     cut = last_record_end(piece.data[:size]) or len(piece.data)
     return Piece(piece.data[:cut], piece.line)
+
+
+def _distinct(series: pl.Series, codes: np.ndarray) -> dict[str, int]:
+    """Distinct texts of a categorical batch column, each with its code."""
+    if len(codes) == 0:
+        return {}
+    first_row = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    present = np.flatnonzero(first_row >= 0)
+    texts = series.gather(first_row[present]).cast(pl.String).to_list()
+    return dict(zip(texts, present.tolist(), strict=True))
+
+
+def _spread(
+    distinct: dict[str, int], codes: np.ndarray, reasons: dict[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether its distinct text has a problem, and the reason."""
+    table = np.full(int(codes.max()) + 1, None, dtype=object)
+    for text, reason in reasons.items():
+        table[distinct[text]] = reason
+    per_row = table[codes]
+    return per_row != None, per_row  # noqa: E711 - element-wise
+
+
+def _spread_days(
+    distinct: dict[str, int], codes: np.ndarray, day_of: dict[str, date]
+) -> np.ndarray:
+    """Per row: its day number since 1970 (0 for rows that fail a check)."""
+    table = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int32)
+    epoch = date(1970, 1, 1)
+    for text, day in day_of.items():
+        table[distinct[text]] = (day - epoch).days
+    return table[codes]
+
+
+def _bad_form(
+    distinct: dict[str, dict[str, int]], facts: dict[str, dates.DateFacts]
+) -> dict[str, None]:
+    """Invalid dates that still show a format: they count for one-format-per-file."""
+    return {
+        t: None for t in distinct["d_trade"] if t in facts and facts[t].error and facts[t].form
+    }
+
+
+def _first_lines(
+    frame: pl.DataFrame,
+    distinct: dict[str, int],
+    codes: np.ndarray,
+    label_of: dict[str, str | None],
+) -> dict[str, int]:
+    """For each label (a date form, a proven order): the first line whose d_trade has it."""
+    labelled = {t: label for t, label in label_of.items() if label is not None}
+    if not labelled:
+        return {}
+    lines = frame["line"].to_numpy()
+    out: dict[str, int] = {}
+    for label in set(labelled.values()):
+        wanted = np.zeros(int(codes.max()) + 1, dtype=bool)
+        wanted[[distinct[t] for t, lab in labelled.items() if lab == label]] = True
+        hits = wanted[codes]
+        out[label] = int(lines[int(np.argmax(hits))])
+    return out
+
+
+def _errors_and_rejects(
+    frame: pl.DataFrame, bad: np.ndarray, checks: list[tuple[str, np.ndarray, np.ndarray | str]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The errors (line, column, reason) of the bad rows, and the rows with their reasons."""
+    lines = frame["line"].to_numpy()
+    pieces = []
+    for column, mask, reason in checks:
+        hit = np.flatnonzero(mask)
+        pieces.append(
+            pl.DataFrame(
+                {
+                    "line": lines[hit],
+                    "column": pl.Series([column] * len(hit), dtype=pl.String),
+                    "reason": pl.Series(
+                        [reason] * len(hit) if isinstance(reason, str) else reason[hit].tolist(),
+                        dtype=pl.String,
+                    ),
+                }
+            )
+        )
+    errors = pl.concat(pieces)
+    bad_frame = frame.filter(pl.Series(bad)).select(
+        "line", *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS), "value"
+    )
+    rejects = bad_frame.join(
+        errors.group_by("line", maintain_order=True).agg(
+            pl.format("{}: {}", "column", "reason").str.join("; ").alias("reason")
+        ),
+        on="line",
+        how="left",
+        maintain_order="left",
+    )
+    return errors, rejects
 
 
 def _form_label(form: str | None) -> str:
@@ -495,63 +576,151 @@ def _sorted_errors(errors: pl.DataFrame) -> pl.DataFrame:
 
 
 EMPTY_ROWS_SCHEMA = {
-    "line": pl.UInt32,
-    "d_trade": pl.Categorical,
+    "d_trade": pl.Date,
     "stock": pl.Categorical,
     "ticker": pl.Categorical,
     "col_code": pl.Categorical,
     "value_numeric": DECIMAL,
     "value_text": pl.String,
+    "line": pl.UInt32,
 }
 
 
 def _assemble(chunks: list[pl.DataFrame]) -> pl.DataFrame:
     if not chunks:
         return pl.DataFrame(schema=EMPTY_ROWS_SCHEMA)
-    return pl.concat(chunks, rechunk=False)
+    rows = pl.concat(chunks, rechunk=False)
+    chunks.clear()
+    return rows
 
 
-def _resolve_dates(
-    rows: pl.DataFrame, facts: dict[str, dates.DateFacts], order: str
-) -> pl.DataFrame:
-    """Replace the d_trade text with the date, now that the file's order is known."""
-    texts = rows["d_trade"].cast(pl.String).unique().drop_nulls().to_list()
-    mapping = pl.DataFrame(
-        {"d_trade": texts, "date": [facts[t].to_date(order) for t in texts]},
-        schema={"d_trade": pl.String, "date": pl.Date},
+# Day numbers of 1900-01-01 .. 2100-12-31 shifted to start at 0 fit in 17 bits.
+_DAY_OFFSET = 25_567
+_DAY_BITS = 17
+
+
+def _key_codes(chunk: pl.DataFrame) -> list[np.ndarray]:
+    """The day number and the three category codes of every row of one batch."""
+    codes = chunk.select(
+        pl.col("d_trade").to_physical(), *(pl.col(k).to_physical() for k in KEY_LIMITS)
     )
+    return [codes[c].to_numpy() for c in KEY_COLUMNS]
+
+
+def _packed_keys(
+    chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None
+) -> np.ndarray | None:
+    """One uint64 per row that is equal exactly when the composite keys are, or None.
+
+    The key columns are small integers: a day number and three category
+    codes. Category codes are process-wide, so they are first renumbered
+    densely over the codes this file uses; the widths then almost always add
+    up to 64 bits or less and pack into one word. Packing runs batch by
+    batch into one preallocated array: fresh memory is what costs most here.
+    """
+    n = sum(c.height for c in chunks)
+    if codes_seen is None:
+        codes_seen = {
+            k: set(np.concatenate([_key_codes(c)[i] for c in chunks]).tolist())
+            for i, k in enumerate(KEY_COLUMNS) if k in KEY_LIMITS
+        }
+    dense: list[np.ndarray] = []
+    widths: list[int] = []
+    for column in KEY_LIMITS:
+        present = np.fromiter(codes_seen.get(column, ()), dtype=np.int64)
+        table = np.zeros(int(present.max()) + 1 if len(present) else 1, dtype=np.uint64)
+        table[np.sort(present)] = np.arange(len(present), dtype=np.uint64)
+        dense.append(table)
+        widths.append(max(len(present) - 1, 1).bit_length())
+    if _DAY_BITS + sum(widths) > 64:
+        return None
+    key = np.empty(n, dtype=np.uint64)
+    pos = 0
+    for chunk in chunks:
+        day, *codes = _key_codes(chunk)
+        view = key[pos : pos + len(day)]
+        pos += len(day)
+        np.add(day, _DAY_OFFSET, out=view, casting="unsafe")
+        for column, table, width in zip(codes, dense, widths, strict=True):
+            np.left_shift(view, np.uint64(width), out=view)
+            np.bitwise_or(view, table[column], out=view)
+    return key
+
+
+def _swap_unproven_dates(rows: pl.DataFrame) -> pl.DataFrame:
+    """Re-read slash dates that proved nothing in the order the file proved.
+
+    Batches read them in the default order before the proof was known. In a
+    slash file a date whose day is at most 12 is exactly one that proved
+    nothing (a proving date has a part over 12, which became its day).
+    """
+    d = pl.col("d_trade")
     return rows.with_columns(
-        pl.col("d_trade").cast(pl.String).replace_strict(
-            mapping["d_trade"], mapping["date"], return_dtype=pl.Date
-        )
-    ).select("d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text", "line")
+        pl.when(d.dt.day() <= 12)
+        .then(pl.date(d.dt.year(), d.dt.day(), d.dt.month()))
+        .otherwise(d)
+        .alias("d_trade")
+    )
 
 
-def deduplicate(rows: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
-    """Keep the last row per key; count dropped rows and conflicting ones (CONTRACT §1.2)."""
-    if rows.height == 0:
-        return rows, 0, 0
-    key = pl.struct(*KEY_COLUMNS)
-    survivors = rows.select(key.is_last_distinct()).to_series()
-    duplicates = rows.height - int(survivors.sum())
-    conflicts = 0
-    if duplicates:
-        grouped = rows.filter(rows.select(key.is_duplicated()).to_series())
-        last = grouped.group_by(*KEY_COLUMNS).agg(
-            pl.col("value_numeric").last().alias("kept_numeric"),
-            pl.col("value_text").last().alias("kept_text"),
-        )
-        compared = grouped.join(last, on=list(KEY_COLUMNS), how="left")
-        conflicts = int(
-            compared.select(
-                (
-                    ~pl.col("value_numeric").eq_missing(pl.col("kept_numeric"))
-                    | ~pl.col("value_text").eq_missing(pl.col("kept_text"))
-                ).sum()
-            ).item()
-        )
-        rows = rows.filter(survivors)
-    return rows, duplicates, conflicts
+def deduplicate(
+    chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None = None
+) -> tuple[list[pl.DataFrame], int, int]:
+    """Keep the last row per key; count dropped rows and conflicting ones (CONTRACT §1.2).
+
+    ``chunks`` are the batches of good rows in file order. Keys are compared
+    as integers: the day number and the key strings' category codes, which
+    are equal exactly when the strings are. A stable sort puts each key's
+    rows together in file order, so the last of each run survives. Hashing
+    four columns is several times slower. Survivors keep file order; batches
+    are filtered one at a time so the file is never held twice.
+    """
+    n = sum(c.height for c in chunks)
+    if n == 0:
+        return chunks, 0, 0
+    keys = _packed_keys(chunks, codes_seen)
+    if keys is not None:
+        if bool((keys[1:] > keys[:-1]).all()):
+            return chunks, 0, 0  # strictly increasing (a key-ordered export): all distinct
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        del keys
+        last = np.ones(n, dtype=bool)
+        last[:-1] = ordered[1:] != ordered[:-1]
+        del ordered
+    else:
+        columns = [np.concatenate(parts) for parts in zip(*map(_key_codes, chunks), strict=True)]
+        order = np.lexsort(columns[::-1])
+        different = np.zeros(n - 1, dtype=bool)
+        for column in columns:
+            ordered = column[order]
+            different |= ordered[1:] != ordered[:-1]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = different
+    duplicates = n - int(last.sum())
+    if duplicates == 0:
+        return chunks, 0, 0
+    last_pos = np.flatnonzero(last)
+    dropped = np.flatnonzero(~last)
+    kept_for = last_pos[np.searchsorted(last_pos, dropped)]
+    values = pl.concat([c.select("value_numeric", "value_text") for c in chunks], rechunk=False)
+    a, b = values[order[dropped]], values[order[kept_for]]
+    del values
+    differs = ~(a["value_numeric"].eq_missing(b["value_numeric"])) | ~(
+        a["value_text"].eq_missing(b["value_text"])
+    )
+    conflicts = int(differs.sum())
+    keep = np.zeros(n, dtype=bool)
+    keep[order[last_pos]] = True
+    del order, last_pos, dropped, kept_for, last
+    kept: list[pl.DataFrame] = []
+    pos = 0
+    for chunk in chunks:
+        mask = keep[pos : pos + chunk.height]
+        pos += chunk.height
+        kept.append(chunk if mask.all() else chunk.filter(pl.Series(mask)))
+    chunks.clear()
+    return kept, duplicates, conflicts
 
 
 def _first_errors(pieces: list[pl.DataFrame], limit: int) -> list[RowError]:
