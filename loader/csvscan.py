@@ -74,7 +74,15 @@ def record_pieces(
             raise FileRejected(
                 name,
                 "rows",
-                [RowError(line, None, "unterminated quoted field: a quote opened here never closes")],
+                [
+                    RowError(
+                        line,
+                        None,
+                        "unterminated quoted field: a quote opened on this record never "
+                        'closes (RFC 4180: a value with a quote is written "quoted", '
+                        'its quotes doubled "")',
+                    )
+                ],
             )
         yield Piece(carry + b"\n", line)
 
@@ -87,7 +95,7 @@ def last_record_end(buf: bytes, quotes_before: int = 0) -> int:
     """
     quotes = buf.count(b'"') + quotes_before
     pos = buf.rfind(b"\n")
-    after = 0
+    after = buf.count(b'"', pos + 1)  # quotes after the candidate LF
     for _ in range(64):
         if pos < 0:
             return 0

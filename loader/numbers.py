@@ -61,7 +61,7 @@ def split_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 def _general_number(value: pl.Expr) -> pl.Expr:
     """Exact Decimal for every number the fast path does not take; null for text."""
     paren = value.str.starts_with("(") & value.str.ends_with(")")
-    body = pl.when(paren).then(value.str.slice(1, value.str.len_bytes() - 2)).otherwise(value)
+    body = pl.when(paren).then(value.str.slice(1, value.str.len_chars() - 2)).otherwise(value)
     parts = body.str.extract_groups(_SIGNED)
     sign_written = parts.struct.field("sign")
     int_digits = parts.struct.field("int").str.replace_all(",", "", literal=True)

@@ -736,7 +736,7 @@ def _clean(name: str, has_quotes: bool) -> list[pl.Expr]:
     if not has_quotes:
         return [stripped.alias(name)]
     has_quote = stripped.str.contains('"', literal=True)
-    inner = stripped.str.slice(1, stripped.str.len_bytes() - 2)
+    inner = stripped.str.slice(1, stripped.str.len_chars() - 2)
     well_formed = (
         stripped.str.starts_with('"')
         & stripped.str.ends_with('"')

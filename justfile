@@ -1,0 +1,41 @@
+# fund-data-sync tasks. `./dev just <recipe>` works without just installed.
+
+default:
+    @just --list
+
+# fast tests: no database, no AWS emulation
+test-unit *ARGS:
+    .venv/bin/python -m pytest -m "not db and not aws" {{ARGS}}
+
+# tests that need a real MariaDB/MySQL server
+test-db *ARGS:
+    .venv/bin/python -m pytest -m db {{ARGS}}
+
+# tests that need AWS emulation (moto)
+test-aws *ARGS:
+    .venv/bin/python -m pytest -m aws {{ARGS}}
+
+# every test (what CI runs)
+test *ARGS:
+    .venv/bin/python -m pytest {{ARGS}}
+
+# micro-benchmarks per stage, saved for --benchmark-compare
+bench *ARGS:
+    .venv/bin/python -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-autosave --benchmark-storage=bench/results/pytest-benchmark {{ARGS}}
+
+# parse-stage throughput and peak memory on a generated export (default 10M rows)
+bench-parse ROWS="10000000":
+    .venv/bin/python bench/parse_scale.py --rows {{ROWS}}
+
+lint:
+    .venv/bin/ruff check loader tests bench
+    .venv/bin/ruff format --check loader tests bench
+
+fmt:
+    .venv/bin/ruff format loader tests bench
+    .venv/bin/ruff check --fix loader tests bench
+
+typecheck:
+    .venv/bin/mypy
+
+check: lint typecheck test

@@ -1,0 +1,190 @@
+"""``fundsync``: the command line. Thin: parse flags, call the library, map errors to exit codes.
+
+Exit status: 0 when every source parsed (or loaded), 1 when any was
+rejected, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loader import __version__
+from loader.errors import ConfigError, FileRejected
+from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def _parse_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("parsing")
+    group.add_argument(
+        "--encoding",
+        help=f"force this encoding for every file (overrides BOM and detection) [{ENV['encoding']}]",
+    )
+    group.add_argument(
+        "--allowed-encodings",
+        help="comma-separated code pages a non-UTF-8 file may be in "
+        f"(default cp1252,cp874) [{ENV['allowed_encodings']}]",
+    )
+    group.add_argument(
+        "--encoding-by-prefix",
+        help="PREFIX=ENCODING;... forced encodings per source prefix "
+        f"[{ENV['encoding_by_prefix']}]",
+    )
+    group.add_argument(
+        "--date-order",
+        choices=["month-first", "day-first"],
+        help="order of slash dates when the file proves neither (default month-first) "
+        f"[{ENV['default_date_order']}]",
+    )
+    group.add_argument(
+        "--buddhist-era",
+        action="store_true",
+        default=None,
+        help=f"read years 2443..2643 as Buddhist era (minus 543) [{ENV['buddhist_era']}]",
+    )
+    group.add_argument(
+        "--max-bad-rows",
+        help="bad rows a file may have and still load: a count (100), a fraction (0.01) "
+        f"or a percentage (1%%); default 0, strict [{ENV['max_bad_rows']}]",
+    )
+
+
+def _settings(args: argparse.Namespace) -> ParseSettings:
+    return ParseSettings.from_env(
+        encoding=args.encoding,
+        allowed_encodings=tuple(args.allowed_encodings.split(","))
+        if args.allowed_encodings
+        else None,
+        encoding_by_prefix=parse_prefix_map(args.encoding_by_prefix)
+        if args.encoding_by_prefix
+        else None,
+        default_date_order=args.date_order,
+        buddhist_era=args.buddhist_era,
+        max_bad_rows=BadRowAllowance.parse(args.max_bad_rows) if args.max_bad_rows else None,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fundsync",
+        description="Load SQL Server fund-data exports into Aurora MySQL, exactly.",
+    )
+    parser.add_argument("--version", action="version", version=f"fundsync {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    parse = commands.add_parser(
+        "parse",
+        help="decode and check exports without a database: what would load, or why not",
+        description="Decode, parse and deduplicate each export exactly as a load would, "
+        "and report the result. Nothing is written anywhere unless --write-rejects.",
+    )
+    parse.add_argument("sources", nargs="+", metavar="SOURCE", help="local export file(s)")
+    parse.add_argument("--json", action="store_true", help="one JSON object per source")
+    parse.add_argument(
+        "--write-rejects",
+        action="store_true",
+        help="with a bad-row allowance, write <name>.rejects.csv beside each input",
+    )
+    _parse_options(parse)
+    parse.set_defaults(func=_cmd_parse)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the main job end to end on generated sample exports",
+        description="Generate a day's export, a cp1252 export and a broken export, "
+        "run them through the loader and print the reports.",
+    )
+    demo.add_argument("--rows", type=int, default=200_000, help="rows in the day's export")
+    demo.add_argument("--keep", metavar="DIR", help="write the sample files here and keep them")
+    demo.set_defaults(func=_cmd_demo)
+
+    generate = commands.add_parser(
+        "generate",
+        help="write a deterministic synthetic export (for trials and benchmarks)",
+    )
+    generate.add_argument("path", help="output file")
+    generate.add_argument("--rows", type=int, default=100_000)
+    generate.add_argument("--seed", type=int, default=20251209)
+    generate.add_argument("--encoding", default="utf-8", choices=["utf-8", "cp1252", "cp874"])
+    generate.add_argument("--gzip", action="store_true")
+    generate.add_argument(
+        "--date-style",
+        default="iso",
+        choices=["iso", "iso-midnight", "compact", "day-first", "month-first"],
+    )
+    generate.set_defaults(func=_cmd_generate)
+    return parser
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from loader.parse import parse_file
+    from loader.report import (
+        describe,
+        parse_report,
+        rejection_report,
+        rejects_path,
+        write_rejects,
+    )
+
+    settings = _settings(args)
+    status = EXIT_OK
+    for source in args.sources:
+        try:
+            result = parse_file(source, settings=settings)
+        except FileRejected as rejected:
+            report = rejection_report(source, rejected)
+            status = EXIT_REJECTED
+        except FileNotFoundError:
+            report = {"source": source, "status": "failed", "error": "no such file"}
+            status = EXIT_REJECTED
+        else:
+            report = parse_report(result)
+            if args.write_rejects and (written := write_rejects(result, rejects_path(source))):
+                report["rejects_file"] = str(written)
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False), flush=True)
+        elif report["status"] == "failed":
+            print(f"{source}: FAILED ({report['error']})", flush=True)
+        else:
+            print(describe(report), flush=True)
+    return status
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from loader.demo import run_demo
+
+    return run_demo(rows=args.rows, keep=Path(args.keep) if args.keep else None)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from loader.samples import ExportSpec, write_export
+
+    spec = ExportSpec(
+        rows=args.rows,
+        seed=args.seed,
+        encoding=args.encoding,
+        gzip=args.gzip,
+        date_style=args.date_style,
+    )
+    path = write_export(args.path, spec)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.rows:,} rows)")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as error:
+        print(f"fundsync: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
