@@ -23,7 +23,8 @@ def _parse_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("parsing")
     group.add_argument(
         "--encoding",
-        help=f"force this encoding for every file (overrides BOM and detection) [{ENV['encoding']}]",
+        help="force this encoding for every file (overrides BOM and detection) "
+        f"[{ENV['encoding']}]",
     )
     group.add_argument(
         "--allowed-encodings",

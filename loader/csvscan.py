@@ -37,9 +37,7 @@ class Piece:
     line: int
 
 
-def record_pieces(
-    blocks: Iterator[bytes], name: str, max_record_bytes: int
-) -> Iterator[Piece]:
+def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> Iterator[Piece]:
     """Cut a stream of UTF-8 blocks into pieces of whole records.
 
     Each piece is the unfinished record carried over plus the block up to
@@ -194,8 +192,9 @@ def _quoted_fields(
     crlf = (arr[seps[quoted]] == LF) & (end > begin)
     crlf[crlf] = arr[end[crlf] - 1] == CR
     end[crlf] -= 1
-    if not ((end - begin >= 2).all() and (arr[begin] == QUOTE).all()
-            and (arr[end - 1] == QUOTE).all()):
+    if not (
+        (end - begin >= 2).all() and (arr[begin] == QUOTE).all() and (arr[end - 1] == QUOTE).all()
+    ):
         return quoted, False
     which = np.cumsum(new_field) - 1
     middle = (quote_pos != begin[which]) & (quote_pos != end[which] - 1)

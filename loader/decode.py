@@ -61,7 +61,7 @@ class DecodeInfo:
 def _open_raw(source: Source) -> BinaryIO:
     if isinstance(source, bytes | bytearray | memoryview):
         return io.BytesIO(bytes(source))
-    return open(source, "rb")  # noqa: SIM115 - closed by the caller
+    return open(source, "rb")
 
 
 def _line_at(blocks_newlines: list[tuple[int, int]], data: bytes, offset: int) -> int:
@@ -224,7 +224,7 @@ def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
         compressed = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         if compressed:
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         scan, bom_enc = _first_pass(name, raw, spool, settings.encoding_for(name))
     except BaseException:
         if spool is not None:
@@ -369,7 +369,11 @@ def _reject_corrupt_utf8(name: str, scan: _Scan) -> None:
         raise FileRejected(
             name,
             "decode",
-            [RowError(first.line, None, first.reason + " (the file is otherwise UTF-8)", first.offset)],
+            [
+                RowError(
+                    first.line, None, first.reason + " (the file is otherwise UTF-8)", first.offset
+                )
+            ],
             encoding="utf-8",
         )
 

@@ -41,9 +41,7 @@ def split_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """
     frame = values.alias("v").to_frame()
     simple = frame.select(pl.col("v").str.contains(_SIMPLE).fill_null(False)).to_series()
-    numeric = frame.select(
-        pl.when(simple).then(pl.col("v")).cast(DECIMAL, strict=True)
-    ).to_series()
+    numeric = frame.select(pl.when(simple).then(pl.col("v")).cast(DECIMAL, strict=True)).to_series()
     rest = (values.is_not_null() & ~simple).arg_true()
     if len(rest):
         others = frame[rest]

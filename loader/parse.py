@@ -25,8 +25,8 @@ from loader import dates
 from loader.csvscan import (
     Piece,
     Structure,
-    last_record_end,
     field_strings,
+    last_record_end,
     record_pieces,
     scan_piece,
 )
@@ -44,7 +44,10 @@ from loader.settings import ParseSettings
 
 # Python's str.strip() set (every c with c.isspace()); Polars' default strip
 # misses U+001C..U+001F. A unit test proves the two agree.
-WHITESPACE = "\u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0020\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+WHITESPACE = (
+    "\u0009\u000a\u000b\u000c\u000d\u001c\u001d\u001e\u001f\u0020"
+    "\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 DELIMITERS = (",", "\t", ";", "|")
 NULL_SPELLINGS = sorted(
     {""}
@@ -56,7 +59,9 @@ NULL_SPELLINGS = sorted(
 )
 NULL_SET = frozenset(NULL_SPELLINGS)
 COLUMN_ORDER = {name: i for i, name in enumerate(REQUIRED_COLUMNS)}
-QUOTE_REASON = "misplaced quote: a quoted field must start and end with a quote, inner quotes doubled"
+QUOTE_REASON = (
+    "misplaced quote: a quoted field must start and end with a quote, inner quotes doubled"
+)
 
 
 def parse_file(
@@ -264,60 +269,85 @@ class _FileParser:
         )
         quoted = len(structure.quoted_fields) > 0
         return (
-            frame.select(
-                "line", *chain.from_iterable(_clean(c, quoted) for c in REQUIRED_COLUMNS)
-            ),
+            frame.select("line", *chain.from_iterable(_clean(c, quoted) for c in REQUIRED_COLUMNS)),
             ragged,
         )
 
     def _typed(self, frame: pl.DataFrame, ragged: pl.DataFrame | None) -> _Prepared:
         """Typed columns, row checks and date facts for one piece.
 
-        Key columns have few distinct values, so they become categories at
-        once and every rule about them is judged per distinct text, then
-        spread to the rows through the category codes with NumPy.
+        Key columns have few distinct values: the rules about them are judged
+        per distinct text, and only rows with a bad text are looked at again.
         """
-        frame = frame.with_columns(pl.col(*KEY_COLUMNS).fill_null("").cast(pl.Categorical))
-        frame = frame.with_columns(_null_if_spelled_null("value"))
+        frame = frame.with_columns(
+            pl.col(*KEY_LIMITS).fill_null("").cast(pl.Categorical),
+            _null_if_spelled_null("value"),
+        )
         frame = frame.with_columns(*split_values(frame["value"]))
-        codes = {c: frame[c].to_physical().to_numpy() for c in KEY_COLUMNS}
-        distinct = {c: _distinct(frame[c], codes[c]) for c in KEY_COLUMNS}
-        facts = self.state.date_facts
-        for text in distinct["d_trade"]:
-            if text not in facts and text not in NULL_SET:
-                facts[text] = dates.judge(text, self.settings.buddhist_era)
 
-        checks: list[tuple[str, np.ndarray, np.ndarray | str]] = []
-        for column in KEY_COLUMNS:
-            reasons = {t: r for t in distinct[column] if (r := self._key_problem(column, t))}
-            if reasons:
-                checks.append((column, *_spread(distinct[column], codes[column], reasons)))
-        too_long = frame.select(pl.col("value_text").str.len_bytes() > MAX_TEXT_BYTES)
-        if too_long.to_series().any():
+        facts = self.state.date_facts
+        texts = frame["d_trade"].unique().to_list()
+        for text in texts:
+            if text is not None and text not in facts and text not in NULL_SET:
+                facts[text] = dates.judge(text, self.settings.buddhist_era)
+        checks: list[tuple[str, pl.Series, pl.Series | str]] = []
+        date_problems = {
+            t: r for t in texts if t is not None and (r := self._date_problem(t)) is not None
+        }
+        d_trade = frame["d_trade"]
+        if date_problems or None in texts:
+            mask = d_trade.is_in(list(date_problems)).fill_null(True)
+            reasons = d_trade.replace_strict(date_problems, default="d_trade is empty")
+            checks.append(("d_trade", mask, reasons))
+        codes_seen: dict[str, np.ndarray] = {}
+        for column, limit in KEY_LIMITS.items():
+            distinct = frame[column].unique()
+            codes_seen[column] = distinct.to_physical().to_numpy()
+            text = distinct.cast(pl.String)
+            empty = distinct.filter(text.is_in(NULL_SPELLINGS))
+            long = distinct.filter(text.str.len_chars() > limit)
+            for bad, reason in (
+                (empty, f"{column} is empty"),
+                (long, f"{column} is longer than {limit} characters"),
+            ):
+                if len(bad):
+                    checks.append(
+                        (
+                            column,
+                            frame[column].cast(pl.String).is_in(bad.cast(pl.String).to_list()),
+                            reason,
+                        )
+                    )
+        too_long = frame["value_text"].str.len_bytes() > MAX_TEXT_BYTES
+        if too_long.any():
             checks.append(
-                ("value", too_long.to_series().fill_null(False).to_numpy(),
-                 f"value is longer than {MAX_TEXT_BYTES} bytes")
+                ("value", too_long.fill_null(False), f"value is longer than {MAX_TEXT_BYTES} bytes")
             )
         for c in REQUIRED_COLUMNS:
             if f"{c}__quote" in frame.columns and frame[f"{c}__quote"].any():
-                checks.append((c, frame[f"{c}__quote"].fill_null(False).to_numpy(), QUOTE_REASON))
+                checks.append((c, frame[f"{c}__quote"].fill_null(False), QUOTE_REASON))
 
-        day_of = {t: f.to_date(self.settings.default_date_order) for t, f in facts.items()
-                  if t in distinct["d_trade"] and f.error is None}
-        form_lines = _first_lines(frame, distinct["d_trade"], codes["d_trade"],
-                                  {t: facts[t].form for t in day_of | _bad_form(distinct, facts)})
-        proof_lines = _first_lines(frame, distinct["d_trade"], codes["d_trade"],
-                                   {t: facts[t].proves for t in day_of})
-        days = _spread_days(distinct["d_trade"], codes["d_trade"], day_of)
-        frame = frame.with_columns(pl.Series("d_trade", days).cast(pl.Date))
+        valid = {t: f for t in texts if t is not None and (f := facts.get(t)) and f.error is None}
+        form_lines = _first_lines(frame, {t: facts[t].form for t in texts if t in facts})
+        proof_lines = _first_lines(frame, {t: f.proves for t, f in valid.items()})
+        order = self.settings.default_date_order
+        epoch = date(1970, 1, 1)
+        day_numbers = {t: (f.to_date(order) - epoch).days for t, f in valid.items()}
+        frame = frame.with_columns(
+            d_trade.replace_strict(day_numbers, default=0, return_dtype=pl.Int32).cast(pl.Date)
+        )
 
         errors = rejects = None
         bad_rows = 0
         if checks:
-            bad = np.logical_or.reduce([mask for _, mask, _ in checks])
+            bad = (
+                pl.DataFrame([mask.alias(f"m{i}") for i, (_, mask, _) in enumerate(checks)])
+                .select(pl.any_horizontal(pl.all()))
+                .to_series()
+            )
             bad_rows = int(bad.sum())
-            errors, rejects = _errors_and_rejects(frame, bad, checks)
-            frame = frame.filter(pl.Series(~bad))
+            errors, rejects = _errors_and_rejects(frame, d_trade, bad, checks)
+            frame = frame.filter(~bad)
         if ragged is not None:
             ragged_rejects = ragged.select(
                 "line", *(pl.lit(None, pl.String).alias(c) for c in REQUIRED_COLUMNS), "reason"
@@ -326,19 +356,13 @@ class _FileParser:
             rejects = ragged_rejects if rejects is None else pl.concat([rejects, ragged_rejects])
             bad_rows += ragged.height
         rows = frame.select(*KEY_COLUMNS, "value_numeric", "value_text", "line")
-        seen = {c: np.fromiter(distinct[c].values(), dtype=np.int64) for c in KEY_LIMITS}
-        return _Prepared(rows, seen, form_lines, proof_lines, errors, rejects, bad_rows)
+        return _Prepared(rows, codes_seen, form_lines, proof_lines, errors, rejects, bad_rows)
 
-    def _key_problem(self, column: str, text: str | None) -> str | None:
-        """Why a distinct key text is a row error, or None."""
-        if text is None or text in NULL_SET:
-            return f"{column} is empty"
-        if column == "d_trade":
-            return self.state.date_facts[text].error
-        limit = KEY_LIMITS[column]
-        if len(text) > limit:
-            return f"{column} is longer than {limit} characters"
-        return None
+    def _date_problem(self, text: str) -> str | None:
+        """Why a distinct d_trade text is a row error, or None."""
+        if text in NULL_SET:
+            return "d_trade is empty"
+        return self.state.date_facts[text].error
 
     # -- in file order ---------------------------------------------------------
 
@@ -459,91 +483,41 @@ def _head_piece(piece: Piece, size: int = 1 << 20) -> Piece:
     return Piece(piece.data[:cut], piece.line)
 
 
-def _distinct(series: pl.Series, codes: np.ndarray) -> dict[str, int]:
-    """Distinct texts of a categorical batch column, each with its code."""
-    if len(codes) == 0:
-        return {}
-    first_row = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
-    first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    present = np.flatnonzero(first_row >= 0)
-    texts = series.gather(first_row[present]).cast(pl.String).to_list()
-    return dict(zip(texts, present.tolist(), strict=True))
-
-
-def _spread(
-    distinct: dict[str, int], codes: np.ndarray, reasons: dict[str, str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: whether its distinct text has a problem, and the reason."""
-    table = np.full(int(codes.max()) + 1, None, dtype=object)
-    for text, reason in reasons.items():
-        table[distinct[text]] = reason
-    per_row = table[codes]
-    return per_row != None, per_row  # noqa: E711 - element-wise
-
-
-def _spread_days(
-    distinct: dict[str, int], codes: np.ndarray, day_of: dict[str, date]
-) -> np.ndarray:
-    """Per row: its day number since 1970 (0 for rows that fail a check)."""
-    table = np.zeros(int(codes.max()) + 1 if len(codes) else 1, dtype=np.int32)
-    epoch = date(1970, 1, 1)
-    for text, day in day_of.items():
-        table[distinct[text]] = (day - epoch).days
-    return table[codes]
-
-
-def _bad_form(
-    distinct: dict[str, dict[str, int]], facts: dict[str, dates.DateFacts]
-) -> dict[str, None]:
-    """Invalid dates that still show a format: they count for one-format-per-file."""
-    return {
-        t: None for t in distinct["d_trade"] if t in facts and facts[t].error and facts[t].form
-    }
-
-
-def _first_lines(
-    frame: pl.DataFrame,
-    distinct: dict[str, int],
-    codes: np.ndarray,
-    label_of: dict[str, str | None],
-) -> dict[str, int]:
+def _first_lines(frame: pl.DataFrame, label_of: dict[str, str | None]) -> dict[str, int]:
     """For each label (a date form, a proven order): the first line whose d_trade has it."""
     labelled = {t: label for t, label in label_of.items() if label is not None}
-    if not labelled:
-        return {}
-    lines = frame["line"].to_numpy()
     out: dict[str, int] = {}
     for label in set(labelled.values()):
-        wanted = np.zeros(int(codes.max()) + 1, dtype=bool)
-        wanted[[distinct[t] for t, lab in labelled.items() if lab == label]] = True
-        hits = wanted[codes]
-        out[label] = int(lines[int(np.argmax(hits))])
+        hits = frame["d_trade"].is_in([t for t, lab in labelled.items() if lab == label])
+        out[label] = int(frame["line"][int(hits.arg_max() or 0)])
     return out
 
 
 def _errors_and_rejects(
-    frame: pl.DataFrame, bad: np.ndarray, checks: list[tuple[str, np.ndarray, np.ndarray | str]]
+    frame: pl.DataFrame,
+    d_trade: pl.Series,
+    bad: pl.Series,
+    checks: list[tuple[str, pl.Series, pl.Series | str]],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The errors (line, column, reason) of the bad rows, and the rows with their reasons."""
-    lines = frame["line"].to_numpy()
     pieces = []
     for column, mask, reason in checks:
-        hit = np.flatnonzero(mask)
         pieces.append(
             pl.DataFrame(
                 {
-                    "line": lines[hit],
-                    "column": pl.Series([column] * len(hit), dtype=pl.String),
-                    "reason": pl.Series(
-                        [reason] * len(hit) if isinstance(reason, str) else reason[hit].tolist(),
-                        dtype=pl.String,
-                    ),
+                    "line": frame["line"].filter(mask),
+                    "column": pl.repeat(column, int(mask.sum()), dtype=pl.String, eager=True),
+                    "reason": reason.filter(mask)
+                    if isinstance(reason, pl.Series)
+                    else pl.repeat(reason, int(mask.sum()), dtype=pl.String, eager=True),
                 }
             )
         )
     errors = pl.concat(pieces)
-    bad_frame = frame.filter(pl.Series(bad)).select(
-        "line", *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS), "value"
+    bad_frame = (
+        frame.with_columns(d_trade.alias("d_trade"))
+        .filter(bad)
+        .select("line", *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS), "value")
     )
     rejects = bad_frame.join(
         errors.group_by("line", maintain_order=True).agg(
@@ -561,13 +535,16 @@ def _form_label(form: str | None) -> str:
 
 
 def _null_if_spelled_null(name: str) -> pl.Expr:
-    return pl.when(pl.col(name).is_in(NULL_SPELLINGS)).then(None).otherwise(pl.col(name)).alias(name)
+    return (
+        pl.when(pl.col(name).is_in(NULL_SPELLINGS)).then(None).otherwise(pl.col(name)).alias(name)
+    )
 
 
 def _sorted_errors(errors: pl.DataFrame) -> pl.DataFrame:
     return (
         errors.with_columns(
-            pl.col("column").replace_strict(COLUMN_ORDER, default=-1, return_dtype=pl.Int32)
+            pl.col("column")
+            .replace_strict(COLUMN_ORDER, default=-1, return_dtype=pl.Int32)
             .alias("__order")
         )
         .sort("line", "__order", maintain_order=True)
@@ -575,7 +552,7 @@ def _sorted_errors(errors: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-EMPTY_ROWS_SCHEMA = {
+EMPTY_ROWS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "d_trade": pl.Date,
     "stock": pl.Categorical,
     "ticker": pl.Categorical,
@@ -621,8 +598,9 @@ def _packed_keys(
     n = sum(c.height for c in chunks)
     if codes_seen is None:
         codes_seen = {
-            k: set(np.concatenate([_key_codes(c)[i] for c in chunks]).tolist())
-            for i, k in enumerate(KEY_COLUMNS) if k in KEY_LIMITS
+            k: set(np.unique(np.concatenate([_key_codes(c)[i] for c in chunks])).tolist())
+            for i, k in enumerate(KEY_COLUMNS)
+            if k in KEY_LIMITS
         }
     dense: list[np.ndarray] = []
     widths: list[int] = []
@@ -641,9 +619,9 @@ def _packed_keys(
         view = key[pos : pos + len(day)]
         pos += len(day)
         np.add(day, _DAY_OFFSET, out=view, casting="unsafe")
-        for column, table, width in zip(codes, dense, widths, strict=True):
+        for code, table, width in zip(codes, dense, widths, strict=True):
             np.left_shift(view, np.uint64(width), out=view)
-            np.bitwise_or(view, table[column], out=view)
+            np.bitwise_or(view, table[code], out=view)
     return key
 
 

@@ -72,9 +72,11 @@ def _format_date(day: date, style: str) -> str:
 def export_lines(spec: ExportSpec) -> Iterator[str]:
     """The export as text lines (without line endings), header first."""
     rnd = random.Random(spec.seed)
-    cols = COL_CODES[: spec.col_codes] if spec.col_codes <= len(COL_CODES) else [
-        f"COL_{i:03d}" for i in range(spec.col_codes)
-    ]
+    cols = (
+        COL_CODES[: spec.col_codes]
+        if spec.col_codes <= len(COL_CODES)
+        else [f"COL_{i:03d}" for i in range(spec.col_codes)]
+    )
     funds_per_day = max(1, min(50_000, spec.rows // len(cols)))
     funds = _fund_names(spec, funds_per_day)
     yield "d_trade,stock,ticker,col_code,value"
@@ -97,7 +99,11 @@ def export_lines(spec: ExportSpec) -> Iterator[str]:
                     continue
                 if rnd.random() < spec.text_share:
                     text = rnd.choice(TEXT_VALUES)
-                    value = '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text) else text
+                    value = (
+                        '"' + text.replace('"', '""') + '"'
+                        if ("," in text or '"' in text)
+                        else text
+                    )
                 else:
                     value = f"{rnd.uniform(-1000, 1_000_000):.6f}"
                 yield _row(d, fund, ticker, col, value)
@@ -117,7 +123,7 @@ def write_export(path: str | Path, spec: ExportSpec) -> Path:
     newline = "\r\n" if spec.crlf else "\n"
     raw: io.BufferedWriter | gzip.GzipFile
     with open(path, "wb") as out:
-        raw = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5) if spec.gzip else out  # type: ignore[assignment]
+        raw = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5) if spec.gzip else out
         buffer: list[str] = []
         for line in export_lines(spec):
             buffer.append(line)

@@ -60,7 +60,8 @@ class BadRowAllowance:
             return cls._fraction(float(raw), raw)
         except ValueError:
             raise ConfigError(
-                f"bad-row allowance {raw!r}: use a count (100), a fraction (0.01) or a percentage (1%)"
+                f"bad-row allowance {raw!r}: "
+                "use a count (100), a fraction (0.01) or a percentage (1%)"
             ) from None
 
     @classmethod

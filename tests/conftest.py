@@ -22,7 +22,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 HEADER = "d_trade,stock,ticker,col_code,value"
 
 
-def csv_bytes(*rows: str, header: str = HEADER, newline: str = "\n", encoding: str = "utf-8") -> bytes:
+def csv_bytes(
+    *rows: str, header: str = HEADER, newline: str = "\n", encoding: str = "utf-8"
+) -> bytes:
     """An export from text lines (header first unless ``header`` is empty)."""
     lines = ([header] if header else []) + list(rows)
     return (newline.join(lines) + newline).encode(encoding)

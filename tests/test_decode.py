@@ -147,7 +147,10 @@ def test_encoding_can_be_configured_per_s3_prefix():
     prefixes = parse_prefix_map("raw/sql_server/fund_data/th/=cp874")
     th = parse(data, name="raw/sql_server/fund_data/th/x.csv", encoding_by_prefix=prefixes)
     assert th.encoding == "cp874" and th.encoding_detected_by == "forced"
-    assert stocks(th) == ["Crédit".encode("cp1252").decode("cp874"), "Société".encode("cp1252").decode("cp874")]
+    assert stocks(th) == [
+        "Crédit".encode("cp1252").decode("cp874"),
+        "Société".encode("cp1252").decode("cp874"),
+    ]
     other = parse(data, name="raw/sql_server/fund_data/eu/x.csv", encoding_by_prefix=prefixes)
     assert other.encoding == "cp1252" and other.encoding_detected_by != "forced"
 

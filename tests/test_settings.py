@@ -51,13 +51,21 @@ def test_encoding_by_prefix_longest_match_and_explicit_override():
     assert settings.encoding_for("raw/th/x.csv") == "cp874"
     assert settings.encoding_for("raw/eu/x.csv") == "cp1252"
     assert settings.encoding_for("other/x.csv") is None
-    assert ParseSettings(encoding="cp874", encoding_by_prefix=settings.encoding_by_prefix)\
-        .encoding_for("raw/eu/x.csv") == "cp874"
+    assert (
+        ParseSettings(
+            encoding="cp874", encoding_by_prefix=settings.encoding_by_prefix
+        ).encoding_for("raw/eu/x.csv")
+        == "cp874"
+    )
 
 
 def test_explicit_arguments_beat_environment():
-    env = {"FUNDSYNC_DATE_ORDER": "day-first", "FUNDSYNC_MAX_BAD_ROWS": "5",
-           "FUNDSYNC_BUDDHIST_ERA": "yes", "FUNDSYNC_ALLOWED_ENCODINGS": "cp874"}
+    env = {
+        "FUNDSYNC_DATE_ORDER": "day-first",
+        "FUNDSYNC_MAX_BAD_ROWS": "5",
+        "FUNDSYNC_BUDDHIST_ERA": "yes",
+        "FUNDSYNC_ALLOWED_ENCODINGS": "cp874",
+    }
     from_env = ParseSettings.from_env(env)
     assert from_env.default_date_order == "day-first"
     assert from_env.max_bad_rows.count == 5

@@ -37,7 +37,9 @@ def test_a_missing_required_column_rejects_the_file_naming_it():
 
 
 def test_extra_columns_are_ignored_and_named():
-    data = csv_bytes("x,2025-12-09,S,T,C,1,y", header="note,d_trade,stock,ticker,col_code,value,Source")
+    data = csv_bytes(
+        "x,2025-12-09,S,T,C,1,y", header="note,d_trade,stock,ticker,col_code,value,Source"
+    )
     result = parse(data)
     assert result.extra_columns == ["note", "Source"]
     assert rows_of(result)[0][4] == Decimal(1)
@@ -49,7 +51,7 @@ def test_duplicate_header_names_reject_the_file():
 
 
 def test_unnamed_columns_are_ignored_but_rows_keep_the_header_field_count():
-    result = parse(csv_bytes("2025-12-09,S,T,C,1,", header=HEADER + ",,"  [:-1]))
+    result = parse(csv_bytes("2025-12-09,S,T,C,1,", header=HEADER + ",,"[:-1]))
     assert result.extra_columns == [] and result.rows_read == 1
     error = reject(csv_bytes("2025-12-09,S,T,C,1", header=HEADER + ","))
     assert error.errors[0].line == 2 and "expected 6 fields, found 5" in error.errors[0].reason
@@ -66,7 +68,9 @@ def test_empty_files_are_a_successful_load_of_zero_rows(data):
 
 
 def test_blank_and_whitespace_lines_are_skipped_and_lines_stay_physical():
-    data = csv_bytes("", "2025-12-09,S,T,C,1", "   ", "\t", "2025-12-09,S2,T,C,bad date?", "2025-13-09,S3,T,C,1")
+    data = csv_bytes(
+        "", "2025-12-09,S,T,C,1", "   ", "\t", "2025-12-09,S2,T,C,bad date?", "2025-13-09,S3,T,C,1"
+    )
     error = reject(data)
     assert [e.line for e in error.errors] == [7]
 
@@ -90,7 +94,9 @@ def test_rfc4180_quoting():
 
 
 def test_an_error_after_multi_line_records_is_on_its_physical_line():
-    data = csv_bytes('2025-12-09,S,T,C,"a\nb\nc"', "2025-12-09,,T,C,1", '2025-12-09,S,T,C,"d\ne"', "x,S,T,C,1")
+    data = csv_bytes(
+        '2025-12-09,S,T,C,"a\nb\nc"', "2025-12-09,,T,C,1", '2025-12-09,S,T,C,"d\ne"', "x,S,T,C,1"
+    )
     error = reject(data)
     assert [(e.line, e.column) for e in error.errors] == [(5, "stock"), (8, "d_trade")]
 
@@ -108,7 +114,9 @@ def test_ragged_rows_are_row_errors():
 
 @pytest.mark.parametrize("field", ['"never closed', 'a lone " quote'])
 def test_an_unbalanced_quote_rejects_the_file_at_its_record(field):
-    error = reject(csv_bytes("2025-12-09,S,T,C,1", f"2025-12-09,S,T,C,{field}", "2025-12-09,S,T,C,2"))
+    error = reject(
+        csv_bytes("2025-12-09,S,T,C,1", f"2025-12-09,S,T,C,{field}", "2025-12-09,S,T,C,2")
+    )
     assert error.errors[0].line == 3 and "unterminated" in error.errors[0].reason
 
 
@@ -128,7 +136,9 @@ def test_unicode_whitespace_is_trimmed_on_every_field_quoted_or_not(space):
     assert rows_of(parse(data))[0] == (date(2025, 12, 9), "S", "T", "C", None, "text value")
 
 
-@pytest.mark.parametrize("spelling", ["", "NULL", "null", "NuLl", "\\N", "\\n", '""', '"NULL"', '" \\N "', " "])
+@pytest.mark.parametrize(
+    "spelling", ["", "NULL", "null", "NuLl", "\\N", "\\n", '""', '"NULL"', '" \\N "', " "]
+)
 def test_empty_null_and_backslash_n_are_null_quoted_or_not(spelling):
     [row] = rows_of(parse(csv_bytes(f"2025-12-09,S,T,C,{spelling}")))
     assert row[4:] == (None, None)
@@ -177,7 +187,12 @@ def test_any_csv_writer_output_reads_back(values, blank_lines, newline, chunk):
 
 
 def test_results_do_not_depend_on_how_the_file_is_cut_into_pieces():
-    rows = [f'2025-12-09,S{i},T,C{i % 7},"v ""{i}""\nnext"' if i % 5 == 0 else f"2025-12-09,S{i},T,C{i % 7},{i}.5" for i in range(3000)]
+    rows = [
+        f'2025-12-09,S{i},T,C{i % 7},"v ""{i}""\nnext"'
+        if i % 5 == 0
+        else f"2025-12-09,S{i},T,C{i % 7},{i}.5"
+        for i in range(3000)
+    ]
     rows[1500] = '2025-12-09,MANY,T,C,"' + "line\n" * 300 + 'end"'  # many LFs inside one quote
     data = csv_bytes(*rows)
     whole = rows_of(parse(data))

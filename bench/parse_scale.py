@@ -1,0 +1,115 @@
+"""Parse-stage throughput and peak memory at scale, each measurement in a fresh process.
+
+    python bench/parse_scale.py --rows 10000000
+
+Writes bench/results/parse_scale.{json,md}. Compares fund-data-sync's parse
+stage with the naive baseline it replaces (``polars.read_csv`` + ``unique``
+on the composite key, strings throughout) on the same generated export.
+Nothing here is asserted: the figures are for people and for the closing note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from loader.samples import ExportSpec, write_export  # noqa: E402
+
+FUNDSYNC = """
+import json, resource, sys, time
+from loader.parse import parse_file
+t = time.perf_counter()
+r = parse_file(sys.argv[1])
+dt = time.perf_counter() - t
+print(json.dumps({"rows_read": r.rows_read, "rows": r.row_count, "seconds": dt,
+                  "stage_seconds": r.seconds, "duplicates": r.duplicates_in_file,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+BASELINE = """
+import json, resource, sys, time
+import polars as pl
+t = time.perf_counter()
+df = pl.read_csv(sys.argv[1], infer_schema=False)
+df = df.unique(subset=["d_trade", "stock", "ticker", "col_code"], keep="last", maintain_order=True)
+dt = time.perf_counter() - t
+print(json.dumps({"rows": df.height, "seconds": dt,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(script: str, path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best is kept")
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    args = parser.parse_args()
+
+    args.data.mkdir(parents=True, exist_ok=True)
+    export = args.data / f"export_{args.rows}.csv"
+    if not export.exists():
+        print(f"generating {export} ...", flush=True)
+        write_export(export, ExportSpec(rows=args.rows))
+    size_mb = export.stat().st_size / 2**20
+
+    results = {}
+    for tool, script in (("fund-data-sync parse", FUNDSYNC), ("read_csv + unique", BASELINE)):
+        runs = [run(script, export) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["seconds"])
+        best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+        best["rows_per_second"] = args.rows / best["seconds"]
+        results[tool] = best
+        print(
+            f"{tool}: {best['rows_per_second']:,.0f} rows/s, {best['seconds']:.2f} s, "
+            f"peak RSS {best['peak_rss_mb']:,.0f} MB",
+            flush=True,
+        )
+
+    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine,
+        "rows": args.rows,
+        "file_mb": round(size_mb, 1),
+        "results": results,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "parse_scale.json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = [
+        f"Parse stage, {args.rows:,} rows ({size_mb:,.0f} MB), best of {args.repeat}, {machine}:",
+        "",
+        "| tool | rows/s | seconds | peak RSS (MB) | exact decimals |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for tool, r in results.items():
+        exact = "yes" if tool.startswith("fund") else "no (strings only, nothing checked)"
+        lines.append(
+            f"| {tool} | {r['rows_per_second']:,.0f} | {r['seconds']:.2f} | "
+            f"{r['peak_rss_mb']:,.0f} | {exact} |"
+        )
+    (HERE / "results" / "parse_scale.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The real ``fundsync`` command, run as a user runs it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loader.samples import ExportSpec, write_export
+from tests.conftest import csv_bytes
+
+
+def fundsync(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    exe = shutil.which("fundsync", path=str(Path(sys.executable).parent)) or "fundsync"
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}
+    )
+
+
+def test_parse_json_reports_each_source_and_exits_1_when_one_is_rejected(tmp_path):
+    good = write_export(tmp_path / "good.csv", ExportSpec(rows=2000))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes("2025-12-09,S,T,C,1", "2025-12-40,S,T,C,1"))
+    run = fundsync("parse", "--json", str(good), str(bad))
+    assert run.returncode == 1, run.stderr
+    first, second = (json.loads(line) for line in run.stdout.splitlines())
+    assert first["status"] == "parsed" and first["rows_read"] == 2000
+    for field in (
+        "duplicates_in_file",
+        "conflicting_duplicates",
+        "rejected_rows",
+        "encoding",
+        "date_format",
+        "date_order",
+        "date_order_proven",
+        "extra_columns",
+        "seconds",
+        "rows_per_second",
+        "errors",
+    ):
+        assert field in first
+    assert second["status"] == "rejected"
+    assert second["errors"] == [
+        {"line": 3, "column": "d_trade", "reason": second["errors"][0]["reason"]}
+    ]
+
+
+def test_parse_exits_0_when_every_source_parses(tmp_path):
+    good = write_export(tmp_path / "good.csv.gz", ExportSpec(rows=500, gzip=True, encoding="cp874"))
+    run = fundsync("parse", str(good))
+    assert run.returncode == 0, run.stderr
+    assert "500 read" in run.stdout and "cp874" in run.stdout
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert fundsync("parse").returncode == 2
+    assert fundsync("parse", "--max-bad-rows", "lots", str(tmp_path / "x.csv")).returncode == 2
+    assert fundsync("frobnicate").returncode == 2
+
+
+def test_settings_come_from_flags_and_environment(tmp_path):
+    export = tmp_path / "slash.csv"
+    export.write_bytes(csv_bytes("03/04/2025,S,T,C,1"))
+    by_env = fundsync("parse", "--json", str(export), env={"FUNDSYNC_DATE_ORDER": "day-first"})
+    assert json.loads(by_env.stdout)["date_order"] == "day-first"
+    by_flag = fundsync(
+        "parse",
+        "--json",
+        "--date-order",
+        "month-first",
+        str(export),
+        env={"FUNDSYNC_DATE_ORDER": "day-first"},
+    )
+    assert json.loads(by_flag.stdout)["date_order"] == "month-first"
+
+
+def test_write_rejects_puts_the_rejects_file_beside_the_input(tmp_path):
+    export = tmp_path / "some.csv"
+    export.write_bytes(csv_bytes("2025-12-09,S,T,C,1", "2025-12-09,,T,C,1"))
+    run = fundsync("parse", "--json", "--max-bad-rows", "1", "--write-rejects", str(export))
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["rejected_rows"] == 1
+    rejects = Path(report["rejects_file"])
+    assert rejects == tmp_path / "some.csv.rejects.csv"
+    assert "stock: stock is empty" in rejects.read_text()
+
+
+def test_generate_writes_a_deterministic_export(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert fundsync("generate", str(a), "--rows", "1000").returncode == 0
+    assert fundsync("generate", str(b), "--rows", "1000").returncode == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    run = fundsync("demo", "--rows", "20000", "--keep", str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "REJECTED" in run.stdout and "line 3: expected 5 fields, found 4" in run.stdout
+    assert "cp1252" in run.stdout
+    assert len(list(tmp_path.glob("*.csv"))) == 3
+
+
+def test_every_command_has_help():
+    for command in ("parse", "demo", "generate"):
+        run = fundsync(command, "--help")
+        assert run.returncode == 0 and "usage: fundsync" in run.stdout

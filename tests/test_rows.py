@@ -1,0 +1,195 @@
+"""CONTRACT §1.1: keys, deduplication, bad rows (strict and with an allowance)."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loader import parse as parse_module
+from loader.errors import FileRejected, RowError
+from loader.report import rejects_path, write_rejects
+from loader.settings import BadRowAllowance
+from tests.conftest import csv_bytes, parse, reject, rows_of
+
+
+def test_keys_are_trimmed():
+    [row] = rows_of(parse(csv_bytes(" 2025-12-09 ,  KFAFIX\t,\u00a0KFAFIX-A , NAV ,1")))
+    assert row[:4] == (date(2025, 12, 9), "KFAFIX", "KFAFIX-A", "NAV")
+
+
+@pytest.mark.parametrize("column", ["stock", "ticker", "col_code", "d_trade"])
+@pytest.mark.parametrize("blank", ["", "   ", "NULL", "\\N", '""'])
+def test_empty_keys_are_row_errors(column, blank):
+    fields = {"d_trade": "2025-12-09", "stock": "S", "ticker": "T", "col_code": "C"}
+    fields[column] = blank
+    line = ",".join([fields["d_trade"], fields["stock"], fields["ticker"], fields["col_code"], "1"])
+    error = reject(csv_bytes("2025-12-09,OK,T,C,1", line))
+    assert [(e.line, e.column) for e in error.errors] == [(3, column)]
+    assert "empty" in error.errors[0].reason
+
+
+@pytest.mark.parametrize(("column", "limit"), [("stock", 32), ("ticker", 32), ("col_code", 64)])
+def test_key_length_limits_count_characters(column, limit):
+    fields = {"stock": "S", "ticker": "T", "col_code": "C"}
+    fields[column] = "ก" * limit  # 3 bytes each: the limit is in characters
+    ok = parse(csv_bytes(f"2025-12-09,{fields['stock']},{fields['ticker']},{fields['col_code']},1"))
+    assert ok.row_count == 1
+    fields[column] = "x" * (limit + 1)
+    error = reject(
+        csv_bytes(f"2025-12-09,{fields['stock']},{fields['ticker']},{fields['col_code']},1")
+    )
+    assert error.errors[0].column == column and f"longer than {limit}" in error.errors[0].reason
+
+
+def test_key_case_and_spacing_inside_are_significant():
+    result = parse(
+        csv_bytes("2025-12-09,abc,T,C,1", "2025-12-09,ABC,T,C,2", "2025-12-09,a bc,T,C,3")
+    )
+    assert result.row_count == 3 and result.duplicates_in_file == 0
+
+
+def test_the_last_occurrence_wins_and_duplicates_are_counted():
+    data = csv_bytes(
+        "2025-12-09,S,T,C,1.50",
+        "2025-12-09,S,T,D,x",
+        "2025-12-09,S,T,C,1.5",
+        "2025-12-09 00:00:00,S,T,D,y",  # the same key as line 3 once the date is read
+        "2025-12-09,S,T,C,2",  # the survivor for C
+    )
+    result = parse(data)
+    assert result.rows_read == 5
+    assert result.duplicates_in_file == 3
+    # dropped: line 2 (1.50 vs survivor 2), line 3 (x vs y), line 4 (1.5 vs 2)
+    assert result.conflicting_duplicates == 3
+    assert sorted((r[3], r[4], r[5]) for r in rows_of(result)) == [
+        ("C", Decimal(2), None),
+        ("D", None, "y"),
+    ]
+
+
+def test_equal_values_in_different_notation_do_not_conflict_but_too_large_texts_do():
+    result = parse(
+        csv_bytes(
+            "2025-12-09,S,T,C,1.50",
+            "2025-12-09,S,T,C,1.5",
+            "2025-12-09,S,T,D,1E+26",
+            "2025-12-09,S,T,D,1.0E+26",
+        )
+    )
+    assert (result.duplicates_in_file, result.conflicting_duplicates) == (2, 1)
+
+
+def test_survivors_keep_file_order_and_their_line():
+    result = parse(csv_bytes("2025-12-09,B,T,C,1", "2025-12-09,A,T,C,2", "2025-12-09,B,T,C,3"))
+    assert [(r[1], r[4]) for r in rows_of(result)] == [("A", Decimal(2)), ("B", Decimal(3))]
+    assert result.rows["line"].to_list() == [3, 4]
+
+
+keys = st.tuples(
+    st.sampled_from(["2025-12-09", "2025-12-10", "20251209"][:2]),
+    st.sampled_from(["S1", "S2", "ก"]),
+    st.sampled_from(["T1", "T2"]),
+    st.sampled_from(["C1", "C2", "C3"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(keys, st.integers(0, 3)), min_size=1, max_size=80), st.booleans())
+def test_deduplication_keeps_the_last_row_per_key(rows, packed):
+    data = csv_bytes(*(f"{d},{s},{t},{c},{v}" for (d, s, t, c), v in rows))
+    expected: dict[tuple[str, ...], int] = {}
+    for key, value in rows:
+        expected.pop(key, None)
+        expected[key] = value  # re-insert: dict order = order of last occurrence
+    original = parse_module._packed_keys
+    if not packed:  # exercise the fallback that sorts the four columns
+        parse_module._packed_keys = lambda *a: None
+    try:
+        result = parse(data)
+    finally:
+        parse_module._packed_keys = original
+    got = [(r[0].isoformat(), r[1], r[2], r[3], int(r[4])) for r in rows_of(result)]
+    assert got == [(*k, v) for k, v in expected.items()]
+    assert result.duplicates_in_file == len(rows) - len(expected)
+    last = {}
+    conflicts = 0
+    for key, value in reversed(rows):
+        if key in last:
+            conflicts += value != last[key]
+        else:
+            last[key] = value
+    assert result.conflicting_duplicates == conflicts
+
+
+# -- bad rows --------------------------------------------------------------------
+
+
+def bad_file(bad: int, good: int = 10) -> bytes:
+    rows = [f"2025-12-09,S{i},T,C,{i}" for i in range(good)]
+    rows += [f"2025-13-{i % 28 + 1:02d},B{i},T,C,1" for i in range(bad)]
+    return csv_bytes(*rows)
+
+
+def test_strict_mode_rejects_the_file_listing_the_first_100_errors():
+    error = reject(bad_file(150))
+    assert isinstance(error, FileRejected) and error.kind == "rows"
+    assert len(error.errors) == 100 and error.error_count == 150
+    assert [e.line for e in error.errors] == list(range(12, 112))
+    assert all(e.column == "d_trade" for e in error.errors)
+
+
+def test_errors_are_values_with_fields():
+    error = reject(bad_file(1))
+    as_dict = error.to_dict()
+    assert as_dict["permanent"] is True and as_dict["source"] == "test.csv"
+    assert as_dict["errors"][0] == {
+        "line": 12,
+        "column": "d_trade",
+        "reason": error.errors[0].reason,
+    }
+    assert RowError(3, None, "x", 7).to_dict() == {
+        "line": 3,
+        "column": None,
+        "reason": "x",
+        "offset": 7,
+    }
+    assert "line 12" in str(error)
+
+
+def test_several_errors_in_one_row_are_all_listed_in_column_order():
+    error = reject(csv_bytes("bad,,T," + "c" * 70 + ",1"))
+    assert [e.column for e in error.errors] == ["d_trade", "stock", "col_code"]
+    assert error.error_count == 3
+
+
+def test_an_allowance_count_loads_good_rows_and_returns_the_rejects(tmp_path):
+    result = parse(bad_file(3), max_bad_rows=BadRowAllowance(count=3))
+    assert (result.rows_read, result.row_count, result.rejected_rows) == (13, 10, 3)
+    assert result.rejects is not None and result.rejects.height == 3
+    first = result.rejects.sort("line").row(0, named=True)
+    assert first["line"] == 12 and first["stock"] == "B0" and "d_trade" in first["reason"]
+    written = write_rejects(result, tmp_path / "x.csv.rejects.csv")
+    assert written is not None
+    assert written.read_text().splitlines()[0] == "line,d_trade,stock,ticker,col_code,value,reason"
+    assert rejects_path("raw/x.csv").name == "x.csv.rejects.csv"
+
+
+def test_over_the_allowance_the_file_is_rejected():
+    error = reject(bad_file(4), max_bad_rows=BadRowAllowance(count=3))
+    assert error.error_count == 4
+
+
+def test_an_allowance_fraction_counts_against_rows_read():
+    assert parse(bad_file(1, good=9), max_bad_rows=BadRowAllowance(fraction=0.1)).rejected_rows == 1
+    reject(bad_file(2, good=9), max_bad_rows=BadRowAllowance(fraction=0.1))
+
+
+def test_ragged_rows_count_as_bad_rows_under_an_allowance():
+    result = parse(
+        csv_bytes("2025-12-09,S,T,C,1", "2025-12-09,S,T"), max_bad_rows=BadRowAllowance(count=1)
+    )
+    assert result.rejected_rows == 1 and result.rejects["reason"].to_list() == [
+        "expected 5 fields, found 3"
+    ]
