@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from itertools import chain
 
@@ -27,6 +28,7 @@ from loader.csvscan import (
     Structure,
     field_strings,
     last_record_end,
+    quick_lines,
     record_pieces,
     scan_piece,
 )
@@ -177,6 +179,11 @@ class _FileParser:
                         iter([Piece(rest, piece.line + head.data.count(b"\n"))])
                     )
 
+    @cached_property
+    def _schema(self) -> dict[str, type[pl.String]]:
+        assert self.header is not None
+        return {f"column_{i + 1}": pl.String for i in range(len(self.header.names))}
+
     def _parse_header(self, raw: list[str], line: int) -> _Header:
         names = [_unquote_header(f) for f in raw]
         positions: dict[str, int] = {}
@@ -206,34 +213,53 @@ class _FileParser:
 
     def _prepare(self, piece: Piece) -> _Prepared:
         assert self.header is not None
-        structure = scan_piece(piece, self.delimiter)
         ncols = len(self.header.names)
-        regular = structure.regular_quotes and bool((structure.counts == ncols).all())
-        frame = self._read_fast(piece, structure) if regular else None
+        lines = quick_lines(piece, self.delimiter)
+        frame = self._read_fast(piece, lines) if lines is not None else None
         ragged: pl.DataFrame | None = None
         if frame is None:
-            frame, ragged = self._read_slow(piece, structure, ncols)
+            structure = scan_piece(piece, self.delimiter)
+            regular = structure.regular_quotes and bool((structure.counts == ncols).all())
+            frame = self._read_fast(piece, structure.lines) if regular else None
+            if frame is None:
+                frame, ragged = self._read_slow(piece, structure, ncols)
         return self._typed(frame, ragged)
 
-    def _read_fast(self, piece: Piece, structure: Structure) -> pl.DataFrame | None:
-        """Polars' CSV reader, for pieces whose every record is regular."""
+    def _read_fast(self, piece: Piece, lines: np.ndarray) -> pl.DataFrame | None:
+        """Polars' CSV reader, for pieces whose records are all regular; None if one is not.
+
+        Regular: one record per LF in ``lines`` and the header's field count
+        in every record. The full schema makes the reader refuse a record
+        with too many fields; a record with too few has a null last field,
+        and the few rows whose last field is null are checked against the
+        bytes (an empty last field is written as a trailing delimiter).
+        """
         assert self.header is not None
-        by_position = sorted((pos, name) for name, pos in self.header.positions.items())
-        frame = pl.read_csv(
-            piece.data,
-            has_header=False,
-            separator=self.delimiter,
-            columns=[pos for pos, _ in by_position],
-            infer_schema=False,
-            quote_char='"',
-        )
-        if frame.height != len(structure):  # never expected; the slow path is exact
+        ncols = len(self.header.names)
+        wanted = sorted({*self.header.positions.values(), ncols - 1})
+        try:
+            frame = pl.read_csv(
+                piece.data,
+                has_header=False,
+                separator=self.delimiter,
+                schema=self._schema,
+                columns=[f"column_{pos + 1}" for pos in wanted],
+                quote_char='"',
+            )
+        except pl.exceptions.PolarsError:
             return None
-        frame.columns = [name for _, name in by_position]
+        if frame.height != len(lines):  # a line break inside quotes, or a blank line
+            return None
+        last = frame[f"column_{ncols}"]
+        if last.null_count() and not _complete(piece, last.is_null(), self.delimiter, ncols):
+            return None
         return frame.select(
-            pl.Series("line", structure.lines.astype(np.uint32)),
-            *(pl.col(c).str.strip_chars(WHITESPACE) for c in REQUIRED_COLUMNS),
-        )
+            pl.Series("line", lines.astype(np.uint32)),
+            *(
+                pl.col(f"column_{pos + 1}").str.strip_chars(WHITESPACE).alias(name)
+                for name, pos in self.header.positions.items()
+            ),
+        ).select("line", *REQUIRED_COLUMNS)
 
     def _read_slow(
         self, piece: Piece, structure: Structure, ncols: int
@@ -481,6 +507,28 @@ def _head_piece(piece: Piece, size: int = 1 << 20) -> Piece:
         return piece
     cut = last_record_end(piece.data[:size]) or len(piece.data)
     return Piece(piece.data[:cut], piece.line)
+
+
+_RECHECK_LIMIT = 2_000  # records to re-read one by one before a full scan is cheaper
+
+
+def _complete(piece: Piece, rows: pl.Series, delimiter: str, ncols: int) -> bool:
+    """Whether the given records (one per LF) really have ``ncols`` fields.
+
+    Called for records whose last field came back null: an empty last field,
+    or a record with too few fields. Python's csv module re-reads just those.
+    """
+    which = rows.arg_true().to_numpy()
+    if len(which) > _RECHECK_LIMIT:
+        return False
+    arr = np.frombuffer(piece.data, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 0x0A)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    for i in which.tolist():
+        text = piece.data[starts[i] : ends[i]].decode("utf-8")
+        if len(next(csv.reader([text], delimiter=delimiter), [])) != ncols:
+            return False
+    return True
 
 
 def _first_lines(frame: pl.DataFrame, label_of: dict[str, str | None]) -> dict[str, int]:

@@ -199,3 +199,33 @@ def test_results_do_not_depend_on_how_the_file_is_cut_into_pieces():
     assert any(r[1] == "MANY" and r[5].count("\n") == 300 for r in whole)
     for chunk in (1024, 3000, 65536):
         assert rows_of(parse(data, chunk_bytes=chunk)) == whole
+
+
+def test_ragged_rows_whose_field_counts_cancel_out_are_still_row_errors():
+    # 6 + 4 fields add up to 2 x 5: a count of delimiters alone would miss both
+    error = reject(csv_bytes("2025-12-09,S,T,C,1,extra", "2025-12-09,S,T,C"))
+    assert [(e.line, "found 6" in e.reason or "found 4" in e.reason) for e in error.errors] == [
+        (2, True),
+        (3, True),
+    ]
+    error = reject(csv_bytes("2025-12-09,S,T,C", "2025-12-09,S,T,C,1,extra"))
+    assert [e.line for e in error.errors] == [2, 3]
+
+
+@pytest.mark.parametrize("short", ["2025-12-09,S,T,", "2025-12-09,S,T,C", '2025-12-09,S,T,""'])
+def test_a_short_record_among_regular_ones_is_a_row_error(short):
+    rows = ["2025-12-09,S,T,C,1"] * 50 + [short] + ["2025-12-09,S,T,C,"] * 3
+    error = reject(csv_bytes(*rows))
+    assert [e.line for e in error.errors] == [52]
+    assert "expected 5 fields, found 4" in error.errors[0].reason
+
+
+def test_an_empty_last_field_is_not_a_short_record():
+    result = parse(csv_bytes("2025-12-09,S,T,C,", "2025-12-09,S,T,D,1", '2025-12-09,S,T,E,""'))
+    assert [r[4:] for r in rows_of(result)] == [(None, None), (Decimal(1), None), (None, None)]
+
+
+def test_many_empty_last_fields_and_one_short_record():
+    rows = ["2025-12-09,S,T,C,"] * 3000 + ["2025-12-09,S,T,C"]
+    error = reject(csv_bytes(*rows))
+    assert [e.line for e in error.errors] == [3002]
