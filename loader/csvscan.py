@@ -35,6 +35,17 @@ class Piece:
 
     data: bytes
     line: int
+    newlines: int
+    """LF bytes in ``data`` (every piece ends with one)."""
+
+
+def _count(data: bytes, byte: int) -> int:
+    # NumPy releases the GIL where bytes.count does not: this runs beside the workers.
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte))
+
+
+def make_piece(data: bytes, line: int) -> Piece:
+    return Piece(data, line, _count(data, LF))
 
 
 def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> Iterator[Piece]:
@@ -46,7 +57,7 @@ def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> 
     carry = b""
     line = 1
     for block in blocks:
-        cut = last_record_end(block, carry.count(b'"'))
+        cut = last_record_end(block, _count(carry, QUOTE) if carry else 0)
         if cut == 0:
             carry += block
             if len(carry) > max_record_bytes:
@@ -63,9 +74,9 @@ def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> 
                     ],
                 )
             continue
-        data = carry + block[:cut] if carry else block[:cut]
-        yield Piece(data, line)
-        line += data.count(b"\n")
+        piece = make_piece(carry + block[:cut] if carry else block[:cut], line)
+        yield piece
+        line += piece.newlines
         carry = block[cut:]
     if carry.strip(b" \t\r\n\x0b\x0c"):
         if carry.count(b'"') % 2:
@@ -82,7 +93,7 @@ def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> 
                     )
                 ],
             )
-        yield Piece(carry + b"\n", line)
+        yield make_piece(carry + b"\n", line)
 
 
 def last_record_end(buf: bytes, quotes_before: int = 0) -> int:
@@ -91,7 +102,7 @@ def last_record_end(buf: bytes, quotes_before: int = 0) -> int:
     ``quotes_before`` counts the quotes of the unfinished record that
     precedes ``buf``.
     """
-    quotes = buf.count(b'"') + quotes_before
+    quotes = _count(buf, QUOTE) + quotes_before
     pos = buf.rfind(b"\n")
     after = buf.count(b'"', pos + 1)  # quotes after the candidate LF
     for _ in range(64):
@@ -148,7 +159,7 @@ def scan_piece(piece: Piece, delimiter: str) -> Structure:
         starts[1:] = lf_index[:-1] + 1
     counts = lf_index + 1 - starts
     if len(quote_pos):
-        if buf.count(b"\n") == len(lf_index):  # no line break inside quotes
+        if piece.newlines == len(lf_index):  # no line break inside quotes
             lines = piece.line + np.arange(len(lf_index), dtype=np.int64)
         else:
             record_pos = np.zeros(len(lf_index), dtype=np.int64)
@@ -214,12 +225,11 @@ def quick_lines(piece: Piece, delimiter: str) -> np.ndarray | None:
     (no line break inside quotes, no blank line) and the field counts. None
     sends the piece to :func:`scan_piece`.
     """
-    data = piece.data
-    if data.count(b'"'):
-        arr = np.frombuffer(data, dtype=np.uint8)
-        if not _plain_quotes(arr, np.flatnonzero(arr == QUOTE), ord(delimiter)):
-            return None
-    return piece.line + np.arange(data.count(b"\n"), dtype=np.int64)
+    arr = np.frombuffer(piece.data, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == QUOTE)
+    if len(quotes) and not _plain_quotes(arr, quotes, ord(delimiter)):
+        return None
+    return piece.line + np.arange(piece.newlines, dtype=np.int64)
 
 
 def _plain_quotes(arr: np.ndarray, quotes: np.ndarray, delim: int) -> bool:

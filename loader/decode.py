@@ -64,10 +64,20 @@ def _open_raw(source: Source) -> BinaryIO:
     return open(source, "rb")
 
 
-def _line_at(blocks_newlines: list[tuple[int, int]], data: bytes, offset: int) -> int:
-    """1-based line of ``offset``, given newlines counted before earlier blocks."""
-    block_start, newlines_before = blocks_newlines[-1] if blocks_newlines else (0, 0)
-    return newlines_before + data.count(b"\n", 0, offset - block_start) + 1
+def line_of_offset(source: Source, offset: int) -> int:
+    """1-based line of a byte offset in the uncompressed bytes.
+
+    Only errors need it, so newlines are not counted on the way: the prefix
+    is read again (decompressed again for gzip) when an error is reported.
+    """
+    newlines = 0
+    with _open_raw(source) as raw:
+        for block in _uncompressed_blocks("", raw):
+            if offset <= len(block):
+                return newlines + block.count(b"\n", 0, offset) + 1
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
 
 
 class Decoded:
@@ -187,7 +197,6 @@ class _Scan:
     """Whole-file facts gathered block by block in the first pass."""
 
     size: int = 0
-    newlines: int = 0
     high_bytes: int = 0
     high_in_runs: int = 0
     utf8_valid_chars: int = 0
@@ -225,7 +234,7 @@ def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
         raw.seek(0)
         if compressed:
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-        scan, bom_enc = _first_pass(name, raw, spool, settings.encoding_for(name))
+        scan, bom_enc = _first_pass(name, source, raw, spool, settings.encoding_for(name))
     except BaseException:
         if spool is not None:
             spool.close()
@@ -259,6 +268,7 @@ def _same_family(forced: str, bom_enc: str) -> bool:
 
 def _first_pass(
     name: str,
+    source: Source,
     raw: BinaryIO,
     spool: tempfile.SpooledTemporaryFile[bytes] | None,
     forced: str | None,
@@ -270,7 +280,6 @@ def _first_pass(
     bom_enc: str | None = None
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     prev_high = False
-    newline_marks: list[tuple[int, int]] = []
     for index, block in enumerate(_uncompressed_blocks(name, raw)):
         if spool is not None:
             spool.write(block)
@@ -279,7 +288,6 @@ def _first_pass(
             if bom_enc is not None and bom_enc.startswith("utf-16"):
                 detect = check_nul_bytes = False
         start = scan.size
-        newline_marks.append((start, scan.newlines))
         if check_nul_bytes:
             nul = block.find(b"\x00")
             if nul >= 0:
@@ -288,7 +296,7 @@ def _first_pass(
                     "decode",
                     [
                         RowError(
-                            _line_at(newline_marks, block, start + nul),
+                            line_of_offset(source, start + nul),
                             None,
                             "NUL byte: not a text export",
                             start + nul,
@@ -296,29 +304,30 @@ def _first_pass(
                     ],
                 )
         if detect and not block.isascii():
-            prev_high = _scan_non_ascii(name, scan, decoder, block, start, newline_marks, prev_high)
+            prev_high = _scan_non_ascii(source, scan, decoder, block, start, prev_high)
         else:
             prev_high = False
-        scan.newlines += block.count(b"\n")
         scan.size += len(block)
     if detect:
         tail = decoder.decode(b"", final=True)
         bad = tail.count("\ufffd")
         if bad and scan.first_invalid is None:
             scan.first_invalid = RowError(
-                scan.newlines + 1, None, "incomplete UTF-8 sequence at end of file", scan.size - 1
+                line_of_offset(source, scan.size - 1),
+                None,
+                "incomplete UTF-8 sequence at end of file",
+                scan.size - 1,
             )
         scan.utf8_invalid += bad
     return scan, bom_enc
 
 
 def _scan_non_ascii(
-    name: str,
+    source: Source,
     scan: _Scan,
     decoder: codecs.IncrementalDecoder,
     block: bytes,
     start: int,
-    newline_marks: list[tuple[int, int]],
     prev_high: bool,
 ) -> bool:
     """UTF-8 validity and code-page structure of one block with high bytes."""
@@ -338,7 +347,7 @@ def _scan_non_ascii(
         except UnicodeDecodeError as exc:
             offset = start - len(pending) + exc.start
             scan.first_invalid = RowError(
-                _line_at(newline_marks, block, max(offset, start)),
+                line_of_offset(source, offset),
                 None,
                 f"byte 0x{data[exc.start]:02X} is not valid UTF-8",
                 offset,

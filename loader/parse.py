@@ -28,6 +28,7 @@ from loader.csvscan import (
     Structure,
     field_strings,
     last_record_end,
+    make_piece,
     quick_lines,
     record_pieces,
     scan_piece,
@@ -129,7 +130,9 @@ class _FileParser:
 
     def run(self) -> ParseResult:
         settings = self.settings
-        blocks = self.decoded.utf8_blocks(settings.chunk_bytes)
+        # Small files in smaller pieces, so that both workers have work.
+        piece_bytes = min(settings.chunk_bytes, max(4 << 20, self.decoded.info.size // 8))
+        blocks = self.decoded.utf8_blocks(piece_bytes)
         first, blocks = _peek_first_line(blocks, settings.max_record_bytes)
         self.delimiter = _detect_delimiter(first)
         pieces = self._data_pieces(record_pieces(blocks, self.name, settings.max_record_bytes))
@@ -169,14 +172,14 @@ class _FileParser:
                 self.header = self._parse_header(raw, int(structure.lines[i]))
                 end = int(structure.seps[first + count - 1]) + 1
                 if end < len(piece.data):
-                    yield Piece(piece.data[end:], piece.line + piece.data.count(b"\n", 0, end))
+                    yield make_piece(piece.data[end:], piece.line + piece.data.count(b"\n", 0, end))
                 break
             else:
                 rest = piece.data[len(head.data) :]
                 if rest:
                     # only blank lines so far: look again in the rest of the piece
                     yield from self._data_pieces(
-                        iter([Piece(rest, piece.line + head.data.count(b"\n"))])
+                        iter([make_piece(rest, piece.line + head.newlines)])
                     )
 
     @cached_property
@@ -506,7 +509,7 @@ def _head_piece(piece: Piece, size: int = 1 << 20) -> Piece:
     if len(piece.data) <= size:
         return piece
     cut = last_record_end(piece.data[:size]) or len(piece.data)
-    return Piece(piece.data[:cut], piece.line)
+    return make_piece(piece.data[:cut], piece.line)
 
 
 _RECHECK_LIMIT = 2_000  # records to re-read one by one before a full scan is cheaper
