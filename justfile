@@ -7,13 +7,13 @@ default:
 test-unit *ARGS:
     .venv/bin/python -m pytest -m "not db and not aws" {{ARGS}}
 
-# tests that need a real MariaDB/MySQL server
+# tests that need a real MariaDB/MySQL server (none yet: pytest's "no tests" exit 5 is fine)
 test-db *ARGS:
-    .venv/bin/python -m pytest -m db {{ARGS}}
+    .venv/bin/python -m pytest -m db {{ARGS}} || [ $? -eq 5 ]
 
-# tests that need AWS emulation (moto)
+# tests that need AWS emulation (moto) (none yet: pytest's "no tests" exit 5 is fine)
 test-aws *ARGS:
-    .venv/bin/python -m pytest -m aws {{ARGS}}
+    .venv/bin/python -m pytest -m aws {{ARGS}} || [ $? -eq 5 ]
 
 # every test (what CI runs)
 test *ARGS:

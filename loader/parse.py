@@ -89,7 +89,8 @@ def parse_file(
     return result
 
 
-_IN_FLIGHT = 2  # pieces being prepared at once: one per core
+_WORKERS = 2  # one per core: NumPy and Polars release the GIL
+_IN_FLIGHT = 3  # pieces read ahead: the main thread cuts the next while two are prepared
 
 
 @dataclass
@@ -136,9 +137,9 @@ class _FileParser:
         first, blocks = _peek_first_line(blocks, settings.max_record_bytes)
         self.delimiter = _detect_delimiter(first)
         pieces = self._data_pieces(record_pieces(blocks, self.name, settings.max_record_bytes))
-        # Pieces are prepared two at a time (NumPy and Polars release the GIL),
-        # then absorbed strictly in file order.
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="fundsync-parse") as pool:
+        # Pieces are prepared on two threads (NumPy and Polars release the GIL)
+        # while this one cuts the next; results are absorbed strictly in file order.
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="fundsync-parse") as pool:
             pending: deque[Future[_Prepared]] = deque()
             for piece in pieces:
                 pending.append(pool.submit(self._prepare, piece))
@@ -223,19 +224,22 @@ class _FileParser:
         if frame is None:
             structure = scan_piece(piece, self.delimiter)
             regular = structure.regular_quotes and bool((structure.counts == ncols).all())
-            frame = self._read_fast(piece, structure.lines) if regular else None
+            frame = self._read_fast(piece, structure.lines, counted=True) if regular else None
             if frame is None:
                 frame, ragged = self._read_slow(piece, structure, ncols)
         return self._typed(frame, ragged)
 
-    def _read_fast(self, piece: Piece, lines: np.ndarray) -> pl.DataFrame | None:
+    def _read_fast(
+        self, piece: Piece, lines: np.ndarray, counted: bool = False
+    ) -> pl.DataFrame | None:
         """Polars' CSV reader, for pieces whose records are all regular; None if one is not.
 
-        Regular: one record per LF in ``lines`` and the header's field count
-        in every record. The full schema makes the reader refuse a record
-        with too many fields; a record with too few has a null last field,
-        and the few rows whose last field is null are checked against the
-        bytes (an empty last field is written as a trailing delimiter).
+        Regular: one record per entry of ``lines`` and the header's field
+        count in every record. Unless the scan has ``counted`` the fields
+        already, that is checked here: the full schema makes the reader
+        refuse a record with too many fields, and a record with too few has a
+        null last field, so the few records whose last field is null are
+        re-read to tell an empty last field from a missing one.
         """
         assert self.header is not None
         ncols = len(self.header.names)
@@ -254,7 +258,11 @@ class _FileParser:
         if frame.height != len(lines):  # a line break inside quotes, or a blank line
             return None
         last = frame[f"column_{ncols}"]
-        if last.null_count() and not _complete(piece, last.is_null(), self.delimiter, ncols):
+        if (
+            not counted
+            and last.null_count()
+            and not _complete(piece, last.is_null(), self.delimiter, ncols)
+        ):
             return None
         return frame.select(
             pl.Series("line", lines.astype(np.uint32)),
