@@ -152,3 +152,10 @@ def test_report_fields_for_non_slash_and_empty_files():
     )
     empty = parse(csv_bytes())
     assert empty.date_format is None and empty.date_order is None
+
+
+def test_a_late_proof_reorders_dates_whose_parts_are_12():
+    # read month-first until the proof; 03/12 was March 12 then, and must become 3 December
+    result, days = dates_of("03/12/2025", "12/12/2025", "12/01/2025", "13/01/2025")
+    assert result.date_order == "day-first"
+    assert days == [date(2025, 12, 3), date(2025, 12, 12), date(2025, 1, 12), date(2025, 1, 13)]

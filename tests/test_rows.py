@@ -81,6 +81,15 @@ def test_equal_values_in_different_notation_do_not_conflict_but_too_large_texts_
     assert (result.duplicates_in_file, result.conflicting_duplicates) == (2, 1)
 
 
+@pytest.mark.parametrize(
+    ("earlier", "later", "conflicts"),
+    [("1", "NULL", 1), ("NULL", "1", 1), ("", "NULL", 0), ("text", "", 1), ("x", "x", 0)],
+)
+def test_a_null_value_conflicts_with_a_non_null_one(earlier, later, conflicts):
+    result = parse(csv_bytes(f"2025-12-09,S,T,C,{earlier}", f"2025-12-09,S,T,C,{later}"))
+    assert (result.duplicates_in_file, result.conflicting_duplicates) == (1, conflicts)
+
+
 def test_survivors_keep_file_order_and_their_line():
     result = parse(csv_bytes("2025-12-09,B,T,C,1", "2025-12-09,A,T,C,2", "2025-12-09,B,T,C,3"))
     assert [(r[1], r[4]) for r in rows_of(result)] == [("A", Decimal(2)), ("B", Decimal(3))]

@@ -130,9 +130,11 @@ def test_misplaced_quotes_are_row_errors(field):
 
 
 @pytest.mark.parametrize("space", [" ", "\t", "\u00a0", "\u3000", "\x1c", "\u2009"])
-def test_unicode_whitespace_is_trimmed_on_every_field_quoted_or_not(space):
+@pytest.mark.parametrize("blank_line", [False, True], ids=["fast-path", "slow-path"])
+def test_unicode_whitespace_is_trimmed_on_every_field_quoted_or_not(space, blank_line):
     s = space
-    data = csv_bytes(f'{s}2025-12-09{s},{s}S{s},"{s}T{s}",{s}C{s},"{s}text value{s}"')
+    row = f'{s}2025-12-09{s},{s}S{s},"{s}T{s}",{s}C{s},"{s}text value{s}"'
+    data = csv_bytes(*([row, ""] if blank_line else [row]))  # a blank line takes the slow path
     assert rows_of(parse(data))[0] == (date(2025, 12, 9), "S", "T", "C", None, "text value")
 
 
