@@ -23,8 +23,8 @@ test *ARGS:
 bench *ARGS:
     .venv/bin/python -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-autosave --benchmark-storage=bench/results/pytest-benchmark {{ARGS}}
 
-# parse-stage throughput and peak memory on a generated export (default 10M rows)
-bench-parse ROWS="10000000":
+# parse-stage throughput and peak memory at scale (default 1M and 10M rows)
+bench-parse *ROWS="1000000 10000000":
     .venv/bin/python bench/parse_scale.py --rows {{ROWS}}
 
 lint:

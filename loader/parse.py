@@ -737,9 +737,8 @@ def deduplicate(
     duplicates = n - int(last.sum())
     if duplicates == 0:
         return chunks, 0, 0
-    last_pos = np.flatnonzero(last)
     dropped = np.flatnonzero(~last)
-    kept_for = last_pos[np.searchsorted(last_pos, dropped)]
+    kept_for = _run_ends(dropped)
     values = pl.concat([c.select("value_numeric", "value_text") for c in chunks], rechunk=False)
     a, b = values[order[dropped]], values[order[kept_for]]
     del values
@@ -747,9 +746,9 @@ def deduplicate(
         a["value_text"].eq_missing(b["value_text"])
     )
     conflicts = int(differs.sum())
-    keep = np.zeros(n, dtype=bool)
-    keep[order[last_pos]] = True
-    del order, last_pos, dropped, kept_for, last
+    keep = np.empty(n, dtype=bool)
+    keep[order] = last  # back to file order, without an index array of survivors
+    del order, dropped, kept_for, last
     kept: list[pl.DataFrame] = []
     pos = 0
     for chunk in chunks:
@@ -758,6 +757,23 @@ def deduplicate(
         kept.append(chunk if mask.all() else chunk.filter(pl.Series(mask)))
     chunks.clear()
     return kept, duplicates, conflicts
+
+
+def _run_ends(dropped: np.ndarray) -> np.ndarray:
+    """For each dropped sorted position, the position of its run's survivor.
+
+    Dropped positions of one key are contiguous and its survivor follows
+    them; two keys' dropped positions are always separated by a survivor.
+    Only arrays the size of ``dropped`` are made.
+    """
+    if len(dropped) == 0:
+        return dropped
+    block_end = np.empty(len(dropped), dtype=bool)
+    block_end[-1] = True
+    block_end[:-1] = dropped[1:] != dropped[:-1] + 1
+    survivors = dropped[block_end] + 1
+    block = np.concatenate(([0], np.cumsum(block_end[:-1])))
+    return survivors[block]
 
 
 def _first_errors(pieces: list[pl.DataFrame], limit: int) -> list[RowError]:
