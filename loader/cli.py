@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loader import __version__
-from loader.errors import ConfigError, FileRejected
+from loader.errors import ConfigError, FileRejected, LoaderError
 from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -94,6 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     _parse_options(parse)
     parse.set_defaults(func=_cmd_parse)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the tables (idempotent; safe from two processes at once)",
+    )
+    _db_option(migrate)
+    migrate.set_defaults(func=_cmd_migrate)
+
+    load = commands.add_parser(
+        "load",
+        help="load exports into fund_data, one transaction per file",
+        description="Parse each export, stage it with LOAD DATA LOCAL INFILE and merge it "
+        "into fund_data; record every attempt in fund_data_loads. Content already loaded "
+        "from the same source is skipped unless --force.",
+    )
+    load.add_argument("sources", nargs="+", metavar="SOURCE", help="local export file(s)")
+    load.add_argument("--json", action="store_true", help="one JSON object per source")
+    load.add_argument("--force", action="store_true", help="reload even if already loaded")
+    _db_option(load)
+    _parse_options(load)
+    load.set_defaults(func=_cmd_load)
+
     demo = commands.add_parser(
         "demo",
         help="run the main job end to end on generated sample exports",
@@ -156,6 +177,71 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return status
 
 
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="mysql://user:password@host:port/db[?unix_socket=...&ssl_ca=...] "
+        "(default: FUNDSYNC_DB_URL, else AURORA_HOST/PORT/USER/PASSWORD/DATABASE)",
+    )
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from loader.db import DbConfig, connect
+    from loader.migrate import migrate
+
+    config = DbConfig.from_env(args.db)
+    conn = connect(config)
+    try:
+        applied = migrate(conn)
+    finally:
+        conn.close()
+    names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing (up to date)"
+    print(f"migrated {config.redacted()}: applied {names}")
+    return EXIT_OK
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from loader.db import DbConfig
+    from loader.load import Loader
+
+    config = DbConfig.from_env(args.db)
+    status = EXIT_OK
+    with Loader(config, _settings(args)) as loader:
+        if not args.json:
+            print(_LOAD_HEADER)
+        for source in args.sources:
+            report = loader.load(source, force=args.force)
+            if report.status not in ("loaded", "skipped"):
+                status = EXIT_REJECTED
+            if args.json:
+                print(json.dumps(report.to_dict(), ensure_ascii=False, default=str), flush=True)
+            else:
+                print(_load_line(report.to_dict()), flush=True)
+                for error in report.errors[:5]:
+                    where = f"line {error['line']}" if error.get("line") else "file"
+                    column = f", column {error['column']}" if error.get("column") else ""
+                    print(f"    {where}{column}: {error['reason']}")
+    return status
+
+
+_LOAD_HEADER = (
+    f"{'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} {'unchanged':>10} "
+    f"{'rejected':>9} {'seconds':>8}  source"
+)
+
+
+def _load_line(r: dict[str, object]) -> str:
+    def n(key: str) -> str:
+        value = r.get(key)
+        return "-" if value is None else f"{value:,}"
+
+    return (
+        f"{r['status']!s:<9} {n('rows_merged'):>10} {n('inserted'):>10} {n('updated'):>9} "
+        f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  {r['source']}"  # type: ignore[arg-type]
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from loader.demo import run_demo
 
@@ -185,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"fundsync: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except LoaderError as error:  # the database or the schema, not one file
+        print(f"fundsync: {error}", file=sys.stderr)
+        return EXIT_REJECTED
 
 
 if __name__ == "__main__":  # pragma: no cover

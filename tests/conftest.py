@@ -72,3 +72,102 @@ def one_value(value: str, **settings: Any) -> tuple[Decimal | None, str | None]:
     result = parse(csv_bytes(f"2025-12-09,S,T,C,{quoted}"), **settings)
     [pair] = values_of(result)
     return pair
+
+
+# -- a real database for the ``db`` tier -------------------------------------------
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+@pytest.fixture(scope="session")
+def db_server_url() -> Iterator[str]:
+    """FUNDSYNC_TEST_DB_URL, else a private throwaway server for this test session."""
+    if url := os.environ.get("FUNDSYNC_TEST_DB_URL"):
+        yield url
+        return
+    from loader.dbserver import ThrowawayServer
+    from loader.errors import ConfigError
+
+    try:
+        server = ThrowawayServer().start()
+    except ConfigError as missing:
+        pytest.fail(str(missing), pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _admin(url: str):
+    from loader.db import DbConfig, connect
+
+    config = DbConfig.from_url(url)
+    return config, connect(config.with_database("mysql"))
+
+
+@pytest.fixture(params=["composite-pk", "surrogate-id"])
+def layout(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(db_server_url: str, request: pytest.FixtureRequest):
+    """A fresh, migrated database of its own; the layout parameter when the test asks for it."""
+    from loader.migrate import migrate
+
+    config, admin = _admin(db_server_url)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    cur = admin.cursor()
+    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.commit()
+    config = config.with_database(name)
+    from loader.db import connect
+
+    conn = connect(config)
+    if "layout" in request.fixturenames and request.getfixturevalue("layout") == "surrogate-id":
+        c = conn.cursor()
+        c.execute(_ddl(SQL_DIR / "layouts" / "fund_data_surrogate_id.sql"))
+        c.close()
+    migrate(conn)
+    conn.close()
+    try:
+        yield config
+    finally:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.commit()
+        admin.close()
+
+
+def _ddl(path: Path) -> str:
+    body = "\n".join(
+        line for line in path.read_text().splitlines() if not line.strip().startswith("--")
+    )
+    return body.strip().rstrip(";")
+
+
+def query(config, statement: str, params: tuple = ()) -> list[tuple]:
+    from loader.db import connect
+
+    conn = connect(config)
+    try:
+        cur = conn.cursor()
+        cur.execute(statement, params)
+        rows = cur.fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def table(config) -> list[tuple]:
+    """fund_data as (d_trade, stock, ticker, col_code, value_numeric, value_text, source), key order."""
+    return query(
+        config,
+        "SELECT d_trade, stock, ticker, col_code, value_numeric, value_text, s3_source_key "
+        "FROM fund_data ORDER BY d_trade, stock, ticker, col_code",
+    )
