@@ -1,0 +1,71 @@
+"""``fundsync migrate`` and ``fundsync load`` run as a user runs them, against a real server."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from loader.db import connect
+from tests.conftest import csv_bytes, query, table
+from tests.test_cli import fundsync
+
+pytestmark = pytest.mark.db
+
+SECRET = "S3cr3t-p@ss!"
+
+
+@pytest.fixture
+def user_url(db):
+    """A user with a password, so the tests can look for the password in every output."""
+    admin = connect(db)
+    cur = admin.cursor()
+    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'localhost' IDENTIFIED BY %s", (SECRET,))
+    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'127.0.0.1' IDENTIFIED BY %s", (SECRET,))
+    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'localhost'")
+    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'127.0.0.1'")
+    admin.commit()
+    admin.close()
+    from urllib.parse import quote
+
+    socket = f"?unix_socket={db.unix_socket}" if db.unix_socket else ""
+    return f"mysql://loader:{quote(SECRET, safe='')}@{db.host}:{db.port}/{db.database}{socket}"
+
+
+def test_migrate_then_load_with_json_and_exit_codes(user_url, db, tmp_path):
+    migrated = fundsync("migrate", "--db", user_url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "up to date" in migrated.stdout and SECRET not in migrated.stdout
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes("2025-12-09,S,T,C,1.25", "2025-12-09,S,T,D,x"))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes("2025-12-09,S,T,C"))
+    run = fundsync("load", "--json", "--db", user_url, str(good), str(bad))
+    assert run.returncode == 1
+    first, second = (json.loads(line) for line in run.stdout.splitlines())
+    assert (first["status"], first["inserted"], first["method"]) == (
+        "loaded",
+        2,
+        "load_data_local_direct",
+    )
+    assert second["status"] == "rejected" and second["errors"][0]["line"] == 2
+    assert SECRET not in run.stdout + run.stderr
+    again = fundsync("load", "--db", user_url, str(good))
+    assert again.returncode == 0 and "skipped" in again.stdout
+    forced = fundsync("load", "--force", "--db", user_url, str(good))
+    assert forced.returncode == 0 and "loaded" in forced.stdout
+    assert [r[4:6] for r in table(db)] == [(Decimal("1.25"), None), (None, "x")]
+    assert query(db, "SELECT COUNT(*) FROM fund_data_loads") == [(4,)]
+
+
+def test_a_wrong_password_never_shows_the_password(db, tmp_path):
+    wrong = f"mysql://root:{SECRET}@127.0.0.1:{db.port}/{db.database}"
+    path = tmp_path / "a.csv"
+    path.write_bytes(csv_bytes("2025-12-09,S,T,C,1"))
+    run = fundsync("load", "--db", wrong, str(path))
+    assert run.returncode != 0
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_no_database_is_a_usage_error(tmp_path):
+    run = fundsync("load", str(tmp_path / "a.csv"), env={"FUNDSYNC_DB_URL": "", "AURORA_HOST": ""})
+    assert run.returncode == 2 and "no database given" in run.stderr

@@ -1,0 +1,162 @@
+"""Faults against a real server: a killed connection, a killed process, concurrent loads."""
+
+import itertools
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from loader.db import connect
+from loader.load import Loader
+from tests.conftest import csv_bytes, query, table
+
+pytestmark = pytest.mark.db
+
+
+def export(path: Path, rows: list[str]) -> Path:
+    path.write_bytes(csv_bytes(*rows))
+    return path
+
+
+def hold_row_lock(config, key: tuple[str, str, str, str]):
+    """A second connection that locks one existing row until released."""
+    conn = connect(config)
+    cur = conn.cursor()
+    conn.start_transaction()
+    cur.execute(
+        "SELECT * FROM fund_data WHERE d_trade = %s AND stock = %s AND ticker = %s AND "
+        "col_code = %s FOR UPDATE",
+        key,
+    )
+    cur.fetchall()
+    return conn
+
+
+def wait_for_blocked_merge(config, timeout: float = 30.0) -> int:
+    """The connection id of a merge waiting on a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = query(
+            config,
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND "
+            "INFO LIKE 'INSERT INTO fund_data%%'",
+        )
+        if rows:
+            return int(rows[0][0])
+        time.sleep(0.05)
+    raise AssertionError("no merge became blocked")
+
+
+BASE = [f"2025-12-09,S{i},T,C,{i}" for i in range(200)]
+UPDATE = [f"2025-12-09,S{i},T,C,{i}.5" for i in range(200)] + ["2025-12-09,NEW,T,C,1"]
+
+
+def test_a_connection_killed_mid_merge_leaves_nothing_and_a_retry_completes(db, tmp_path):
+    with Loader(db) as loader:
+        assert loader.load(export(tmp_path / "base.csv", BASE)).status == "loaded"
+    before = table(db)
+    update = export(tmp_path / "update.csv", UPDATE)
+    locker = hold_row_lock(db, ("2025-12-09", "S100", "T", "C"))
+    reports = []
+    loader = Loader(db)
+    worker = threading.Thread(target=lambda: reports.append(loader.load(update)))
+    worker.start()
+    victim = wait_for_blocked_merge(db)
+    killer = connect(db)
+    killer.cursor().execute(f"KILL {victim}")
+    worker.join(60)
+    locker.rollback()
+    locker.close()
+    killer.close()
+    assert reports[0].status == "failed"
+    assert table(db) == before  # nothing of that file is visible
+    retry = loader.load(update)
+    loader.close()
+    assert (retry.status, retry.inserted, retry.updated) == ("loaded", 1, 200)
+    assert [r[4] for r in table(db)][:3] == [Decimal("1"), Decimal("0.5"), Decimal("1.5")]
+    statuses = [s for (s,) in query(db, "SELECT status FROM fund_data_loads ORDER BY id")]
+    assert statuses[0] == "loaded" and statuses[-1] == "loaded" and len(statuses) == 3
+
+
+def test_a_process_killed_mid_load_reruns_to_the_exact_state(db, tmp_path):
+    with Loader(db) as loader:
+        loader.load(export(tmp_path / "base.csv", BASE))
+    before = table(db)
+    update = export(tmp_path / "update.csv", UPDATE)
+    locker = hold_row_lock(db, ("2025-12-09", "S5", "T", "C"))
+    exe = shutil.which("fundsync", path=str(Path(sys.executable).parent))
+    proc = subprocess.Popen(
+        [exe, "load", "--db", _url(db), str(update)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_blocked_merge(db)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    locker.rollback()
+    locker.close()
+    time.sleep(0.5)  # the server notices the dead client and rolls back
+    deadline = time.monotonic() + 30
+    while table(db) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert table(db) == before
+    rerun = subprocess.run(
+        [exe, "load", "--json", "--db", _url(db), str(update)], capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert '"status": "loaded"' in rerun.stdout
+    final = table(db)
+    assert {(r[1], r[4], r[6]) for r in final} == {
+        (line.split(",")[1], Decimal(line.split(",")[4]), str(update)) for line in UPDATE
+    }
+
+
+def _url(config) -> str:
+    socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
+    return f"mysql://{config.user}@{config.host}:{config.port}/{config.database}{socket}"
+
+
+def _apply(state: dict, rows: list[str], source: str) -> None:
+    """The contract's merge, in Python: changed values take the new lineage."""
+    for line in rows:
+        d, s, t, c, v = line.split(",")
+        key = (s, c)
+        value = Decimal(v)
+        if key not in state or state[key][0] != value:
+            state[key] = (value, source)
+
+
+def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path):
+    files = []
+    for n in range(4):
+        rows = [
+            f"2025-12-10,S{i},T,C{i % 3},{(i * 7 + n) % 5}" for i in range(n * 50, n * 50 + 300)
+        ]
+        files.append(export(tmp_path / f"f{n}.csv", rows))
+    reports = []
+
+    def run(path):
+        with Loader(db) as loader:
+            reports.append(loader.load(path))
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(r.status for r in reports) == ["loaded"] * 4
+    final = {(r[1], r[3]): (r[4], r[6]) for r in table(db)}
+    contents = {str(f): f.read_text().splitlines()[1:] for f in files}
+    orders = []
+    for order in itertools.permutations(contents):
+        state: dict = {}
+        for source in order:
+            _apply(state, contents[source], source)
+        orders.append(state)
+    assert final in orders
