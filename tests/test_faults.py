@@ -125,7 +125,7 @@ def _url(config) -> str:
 def _apply(state: dict, rows: list[str], source: str) -> None:
     """The contract's merge, in Python: changed values take the new lineage."""
     for line in rows:
-        d, s, t, c, v = line.split(",")
+        _day, s, _ticker, c, v = line.split(",")
         key = (s, c)
         value = Decimal(v)
         if key not in state or state[key][0] != value:
