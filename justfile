@@ -27,6 +27,10 @@ bench *ARGS:
 bench-parse *ROWS="1000000 10000000":
     .venv/bin/python bench/parse_scale.py --rows {{ROWS}}
 
+# load path vs the raw LOAD DATA ceiling, both key layouts, one throwaway server
+bench-load ROWS="1000000":
+    .venv/bin/python bench/load_bench.py --rows {{ROWS}}
+
 lint:
     .venv/bin/ruff check loader tests bench
     .venv/bin/ruff format --check loader tests bench
