@@ -146,8 +146,12 @@ def main() -> None:
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {version}"
     (HERE / "results").mkdir(exist_ok=True)
-    record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine, "rows": args.rows,
-              "results": results}
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine,
+        "rows": args.rows,
+        "results": results,
+    }
     (HERE / "results" / "load.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = [
         f"Load path, {args.rows:,} rows, one run, same server ({machine}):",

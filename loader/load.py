@@ -78,6 +78,7 @@ class LoadReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     ledger_id: int | None = None
+    retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -259,6 +260,7 @@ class Loader:
                     self._rollback_quietly()
                     if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
                         raise
+                    report.retries += 1
                     time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         finally:
             staging_file.unlink(missing_ok=True)

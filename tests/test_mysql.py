@@ -257,3 +257,38 @@ def test_read_api_returns_exact_decimals(db, tmp_path, monkeypatch):
     assert everything["value_numeric"].to_list()[0] == Decimal("1E-12")
     by_source = get_by_source(str(tmp_path / "a.csv"), config=db)
     assert by_source.height == 3 and isinstance(by_source["synced_at"][0], datetime)
+
+
+def test_a_lock_wait_timeout_is_retried(db, tmp_path):
+    with Loader(db) as loader:
+        loader.load(export(tmp_path, "a.csv", "2025-12-09,S,T,C,1", "2025-12-09,S,T,D,1"))
+        loader.connection().cursor().execute("SET SESSION innodb_lock_wait_timeout = 1")
+        locker = connect(db)
+        cur = locker.cursor()
+        locker.start_transaction()
+        cur.execute("SELECT * FROM fund_data WHERE col_code = 'D' FOR UPDATE")
+        cur.fetchall()
+        threading.Timer(1.6, locker.rollback).start()
+        report = loader.load(export(tmp_path, "b.csv", "2025-12-09,S,T,C,2", "2025-12-09,S,T,D,2"))
+        locker.close()
+    assert (report.status, report.updated) == ("loaded", 2)
+    assert report.retries >= 1
+
+
+def test_local_infile_is_allowed_only_from_the_staging_directory(db, tmp_path):
+    import mysql.connector
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("2025-12-09\tS\tT\tC\t1\t\\N\n")
+    with Loader(db) as loader:
+        cur = loader.connection().cursor()
+        with pytest.raises(mysql.connector.Error):
+            cur.execute(sql.load_data(sql.STAGE_TABLE), (str(outside),))
+        loader.close()  # the refused request leaves that protocol session unusable
+    with Loader(db) as loader:
+        cur = loader.connection().cursor()
+        inside = loader.staging.new_file()
+        inside.write_text("2025-12-09\tS\tT\tC\t1\t\\N\n")
+        cur.execute(sql.load_data(sql.STAGE_TABLE), (str(inside),))
+        assert cur.rowcount == 1
+        loader.connection().rollback()
