@@ -30,7 +30,7 @@ from loader.dbserver import ThrowawayServer  # noqa: E402
 from loader.load import Loader  # noqa: E402
 from loader.migrate import migrate  # noqa: E402
 from loader.parse import parse_file  # noqa: E402
-from loader.samples import ExportSpec, write_export  # noqa: E402
+from loader.samples import ExportSpec, changed_copy, write_export  # noqa: E402
 from loader.stage import StagingDir, write_staging_file  # noqa: E402
 
 LAYOUT_DDL = HERE.parent / "sql" / "layouts" / "fund_data_surrogate_id.sql"
@@ -72,19 +72,6 @@ def ceiling(config: DbConfig, export: Path) -> float:
         cur.execute("TRUNCATE TABLE fund_data")
         conn.close()
     return seconds
-
-
-def changed_copy(export: Path, target: Path, share: float = 0.01) -> Path:
-    lines = export.read_text().splitlines(keepends=True)
-    step = int(1 / share)
-    out = [lines[0]]
-    for i, line in enumerate(lines[1:]):
-        head, _, value = line.rstrip("\r\n").rpartition(",")
-        if i % step == 0 and value[-1:].isdigit():
-            line = f"{head},{value}9\r\n"
-        out.append(line)
-    target.write_text("".join(out))
-    return target
 
 
 def main() -> None:

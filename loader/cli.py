@@ -118,11 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run the main job end to end on generated sample exports",
-        description="Generate a day's export, a cp1252 export and a broken export, "
-        "run them through the loader and print the reports.",
+        description="Generate a day's export, a cp1252 export and a broken export, load them "
+        "into a throwaway MariaDB (or --db) and print the reports, the rows and the ledger.",
     )
     demo.add_argument("--rows", type=int, default=200_000, help="rows in the day's export")
     demo.add_argument("--keep", metavar="DIR", help="write the sample files here and keep them")
+    _db_option(demo)
     demo.set_defaults(func=_cmd_demo)
 
     generate = commands.add_parser(
@@ -245,7 +246,7 @@ def _load_line(r: dict[str, object]) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from loader.demo import run_demo
 
-    return run_demo(rows=args.rows, keep=Path(args.keep) if args.keep else None)
+    return run_demo(rows=args.rows, keep=Path(args.keep) if args.keep else None, db_url=args.db)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -135,3 +135,19 @@ def write_export(path: str | Path, spec: ExportSpec) -> Path:
         if spec.gzip:
             raw.close()
     return path
+
+
+def changed_copy(source: Path, target: Path, share: float = 0.01) -> Path:
+    """A copy of an export with about ``share`` of its plain numbers changed (a correction file)."""
+    step = max(int(1 / share), 1)
+    with (
+        open(source, encoding="utf-8", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as out,
+    ):
+        for i, line in enumerate(src):
+            body = line.rstrip("\r\n")
+            head, _, value = body.rpartition(",")
+            if i and i % step == 0 and value[-1:].isdigit():
+                line = f"{head},{value}9{line[len(body) :]}"
+            out.write(line)
+    return target

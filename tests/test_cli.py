@@ -98,13 +98,16 @@ def test_generate_writes_a_deterministic_export(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-@pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path):
-    run = fundsync("demo", "--rows", "20000", "--keep", str(tmp_path))
+@pytest.mark.db
+def test_demo_runs_end_to_end(tmp_path, db):
+    from tests.test_cli_db import plain_url
+
+    run = fundsync("demo", "--rows", "20000", "--keep", str(tmp_path), "--db", plain_url(db))
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "REJECTED" in run.stdout and "line 3: expected 5 fields, found 4" in run.stdout
-    assert "cp1252" in run.stdout
-    assert len(list(tmp_path.glob("*.csv"))) == 3
+    assert "rejected" in run.stdout and "line 3: expected 5 fields, found 4" in run.stdout
+    assert "cp1252" in run.stdout and "skipped" in run.stdout
+    assert "fund_data_loads: 3 loaded, 1 skipped, 1 rejected" in run.stdout
+    assert len(list(tmp_path.glob("*.csv"))) == 4
 
 
 def test_every_command_has_help():

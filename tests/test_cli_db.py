@@ -57,6 +57,11 @@ def test_migrate_then_load_with_json_and_exit_codes(user_url, db, tmp_path):
     assert query(db, "SELECT COUNT(*) FROM fund_data_loads") == [(4,)]
 
 
+def plain_url(config) -> str:
+    socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
+    return f"mysql://{config.user}@{config.host}:{config.port}/{config.database}{socket}"
+
+
 def test_a_wrong_password_never_shows_the_password(db, tmp_path):
     wrong = f"mysql://root:{SECRET}@127.0.0.1:{db.port}/{db.database}"
     path = tmp_path / "a.csv"

@@ -15,6 +15,7 @@ import pytest
 from loader.db import connect
 from loader.load import Loader
 from tests.conftest import csv_bytes, query, table
+from tests.test_cli_db import plain_url
 
 pytestmark = pytest.mark.db
 
@@ -92,7 +93,7 @@ def test_a_process_killed_mid_load_reruns_to_the_exact_state(db, tmp_path):
     locker = hold_row_lock(db, ("2025-12-09", "S5", "T", "C"))
     exe = shutil.which("fundsync", path=str(Path(sys.executable).parent))
     proc = subprocess.Popen(
-        [exe, "load", "--db", _url(db), str(update)],
+        [exe, "load", "--db", plain_url(db), str(update)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -107,7 +108,7 @@ def test_a_process_killed_mid_load_reruns_to_the_exact_state(db, tmp_path):
         time.sleep(0.2)
     assert table(db) == before
     rerun = subprocess.run(
-        [exe, "load", "--json", "--db", _url(db), str(update)], capture_output=True, text=True
+        [exe, "load", "--json", "--db", plain_url(db), str(update)], capture_output=True, text=True
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert '"status": "loaded"' in rerun.stdout
@@ -115,11 +116,6 @@ def test_a_process_killed_mid_load_reruns_to_the_exact_state(db, tmp_path):
     assert {(r[1], r[4], r[6]) for r in final} == {
         (line.split(",")[1], Decimal(line.split(",")[4]), str(update)) for line in UPDATE
     }
-
-
-def _url(config) -> str:
-    socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
-    return f"mysql://{config.user}@{config.host}:{config.port}/{config.database}{socket}"
 
 
 def _apply(state: dict, rows: list[str], source: str) -> None:
