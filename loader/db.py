@@ -12,7 +12,6 @@ raised here never include it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,13 +228,3 @@ def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectio
     except mysql.connector.Error as error:
         raise classify(error, config) from None
     return conn  # type: ignore[return-value]
-
-
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
-
-
-def identifier(name: str) -> str:
-    """A safely quoted identifier (database or table name)."""
-    if not _IDENTIFIER.match(name):
-        raise ConfigError(f"invalid identifier {name!r}")
-    return f"`{name}`"

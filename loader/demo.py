@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from loader.db import DbConfig, connect
 from loader.dbserver import ThrowawayServer
@@ -100,7 +101,7 @@ def _run(folder: Path, rows: int, config: DbConfig) -> int:
         fixed = loader.load(correction)
         reports.append(fixed)
         print(_line(fixed) + "  (a correction: 1% of the values changed)")
-        cur = loader.connection().cursor()
+        cur: Any = loader.connection().cursor()
         cur.execute(
             "SELECT d_trade, COUNT(*), SUM(value_numeric IS NOT NULL), SUM(value_text IS NOT NULL) "
             "FROM fund_data GROUP BY d_trade ORDER BY d_trade"

@@ -10,7 +10,7 @@ import codecs
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from loader.errors import ConfigError
@@ -139,9 +139,6 @@ class ParseSettings:
             if source_key.startswith(prefix) and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), enc)
         return best[1] if best else None
-
-    def with_(self, **changes: object) -> ParseSettings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(

@@ -9,9 +9,9 @@ read LOCAL INFILE from.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,8 +31,6 @@ class StagingDir:
 
     def new_file(self) -> Path:
         fd, name = tempfile.mkstemp(suffix=".tsv", dir=self.path)
-        import os
-
         os.close(fd)
         return Path(name)
 
@@ -82,10 +80,3 @@ def write_staging_file(rows: pl.DataFrame, path: Path, sort: bool = True) -> int
         null_value="\\N",
     )
     return frame.height
-
-
-@dataclass(frozen=True, slots=True)
-class StageResult:
-    rows: int
-    method: str  # "load_data_local" or "insert_batches"
-    seconds: float
