@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from loader import __version__
-from loader.errors import ConfigError, FileRejected, LoaderError
-from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
+from loader.errors import (
+    ConfigError,
+    FileRejected,
+    InputError,
+    LoaderError,
+    TransientError,
+)
+from loader.settings import (
+    ENV,
+    PIPELINE_ENV,
+    BadRowAllowance,
+    ParseSettings,
+    parse_prefix_map,
+)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -108,12 +121,83 @@ def build_parser() -> argparse.ArgumentParser:
         "into fund_data; record every attempt in fund_data_loads. Content already loaded "
         "from the same source is skipped unless --force.",
     )
-    load.add_argument("sources", nargs="+", metavar="SOURCE", help="local export file(s)")
+    load.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="local export file(s) or s3://bucket/key"
+    )
     load.add_argument("--json", action="store_true", help="one JSON object per source")
     load.add_argument("--force", action="store_true", help="reload even if already loaded")
     _db_option(load)
     _parse_options(load)
     load.set_defaults(func=_cmd_load)
+
+    worker = commands.add_parser(
+        "worker",
+        help="long-poll an SQS queue of S3 notifications and load them (outside Lambda)",
+        description="The Lambda handler's processing as a long-running SQS consumer: "
+        "messages whose input is bad go to the dead-letter queue at once, failures of the "
+        "environment are left for SQS to redeliver. Visibility is extended while a load "
+        "runs; SIGTERM finishes the current message and exits. Logs are JSON lines.",
+    )
+    worker.add_argument(
+        "--queue-url",
+        default=os.environ.get(PIPELINE_ENV["queue_url"]),
+        help=f"the queue to consume [{PIPELINE_ENV['queue_url']}]",
+    )
+    worker.add_argument(
+        "--dlq-url",
+        help="forward messages with bad input here at once, with the error in its attributes "
+        f"[{PIPELINE_ENV['dlq_url']}]",
+    )
+    worker.add_argument(
+        "--wait", type=int, default=20, help="long-poll wait in seconds (0-20, default 20)"
+    )
+    worker.add_argument(
+        "--visibility-timeout",
+        type=int,
+        help="seconds each heartbeat extends a message in hand by (default: the queue's)",
+    )
+    worker.add_argument(
+        "--retry-delay",
+        type=int,
+        help="seconds before a message that failed for a transient reason is seen again "
+        "(default: the queue's visibility timeout)",
+    )
+    worker.add_argument(
+        "--until-empty",
+        action="store_true",
+        help="exit once the queue has no message left, visible or in flight",
+    )
+    worker.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also write CloudWatch embedded-metric-format lines (for ECS with CloudWatch)",
+    )
+    worker.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    _db_option(worker)
+    _parse_options(worker)
+    worker.set_defaults(func=_cmd_worker)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="inspect or replay the dead-letter queue",
+        description="inspect: list dead-lettered messages with their sources and errors "
+        "(they stay in the queue). replay: move them back to the main queue.",
+    )
+    dlq.add_argument("action", choices=["inspect", "replay"])
+    dlq.add_argument(
+        "--dlq-url",
+        default=os.environ.get(PIPELINE_ENV["dlq_url"]),
+        help=f"the dead-letter queue [{PIPELINE_ENV['dlq_url']}]",
+    )
+    dlq.add_argument(
+        "--queue-url",
+        help="replay into this queue (default: the queue whose redrive policy names the DLQ)",
+    )
+    dlq.add_argument("--max", type=int, default=100, help="at most this many messages (100)")
+    dlq.add_argument("--json", action="store_true", help="one JSON object per message")
+    dlq.set_defaults(func=_cmd_dlq)
 
     demo = commands.add_parser(
         "demo",
@@ -204,15 +288,25 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def _cmd_load(args: argparse.Namespace) -> int:
     from loader.db import DbConfig
-    from loader.load import Loader
+    from loader.pipeline import Pipeline
+    from loader.settings import PipelineSettings
+    from loader.sources import is_s3_uri, object_ref
 
     config = DbConfig.from_env(args.db)
     status = EXIT_OK
-    with Loader(config, _settings(args)) as loader:
+    settings = PipelineSettings.from_env()
+    with Pipeline(settings, _settings(args), db=config) as pipeline:
         if not args.json:
             print(_LOAD_HEADER)
         for source in args.sources:
-            report = loader.load(source, force=args.force)
+            if is_s3_uri(source):
+                ref = object_ref(source)
+                try:
+                    report = pipeline.load_object(ref, force=args.force)
+                except (InputError, TransientError) as failure:
+                    report = pipeline.failure_report(ref, failure)
+            else:
+                report = pipeline.loader.load(source, force=args.force)
             if report.status not in ("loaded", "skipped"):
                 status = EXIT_REJECTED
             if args.json:
@@ -241,6 +335,60 @@ def _load_line(r: dict[str, object]) -> str:
         f"{r['status']!s:<9} {n('rows_merged'):>10} {n('inserted'):>10} {n('updated'):>9} "
         f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  {r['source']}"  # type: ignore[arg-type]
     )
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from loader.db import DbConfig
+    from loader.pipeline import Pipeline
+    from loader.settings import PipelineSettings
+    from loader.telemetry import Telemetry
+    from loader.worker import Worker
+
+    if not args.queue_url:
+        raise ConfigError(f"no queue: give --queue-url or set {PIPELINE_ENV['queue_url']}")
+    if not 0 <= args.wait <= 20:
+        raise ConfigError("--wait must be between 0 and 20 seconds")
+    settings = PipelineSettings.from_env(dlq_url=args.dlq_url)
+    config = DbConfig.from_env(args.db) if args.db else None
+    telemetry = Telemetry(metrics=args.metrics, level=args.log_level)
+    with Pipeline(settings, _settings(args), db=config, telemetry=telemetry) as pipeline:
+        worker = Worker(
+            pipeline,
+            args.queue_url,
+            wait_seconds=args.wait,
+            visibility_timeout=args.visibility_timeout,
+            retry_delay=args.retry_delay,
+            until_empty=args.until_empty,
+        )
+        worker.install_signal_handlers()
+        worker.run()
+    return EXIT_OK
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from loader import dlq
+
+    if not args.dlq_url:
+        raise ConfigError(f"no dead-letter queue: give --dlq-url or set {PIPELINE_ENV['dlq_url']}")
+    if args.action == "inspect":
+        letters = dlq.inspect(args.dlq_url, limit=args.max)
+        verb = "in the dead-letter queue"
+    else:
+        letters = dlq.replay(args.dlq_url, args.queue_url, limit=args.max)
+        verb = "replayed to the main queue"
+    if args.json:
+        for letter in letters:
+            print(json.dumps(letter.to_dict(), ensure_ascii=False), flush=True)
+        return EXIT_OK
+    print(f"{len(letters)} message(s) {verb}")
+    for letter in letters:
+        print(f"- {letter.message_id} (sent {letter.sent_at}, received {letter.receive_count}x)")
+        for source in letter.sources or ["(no S3 object in the body)"]:
+            print(f"    source: {source}")
+        print(f"    error:  {letter.error.get('error_type')}: {letter.error.get('error', '')}")
+        if report := letter.error.get("rejects_report"):
+            print(f"    report: {report}")
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

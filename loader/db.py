@@ -26,6 +26,7 @@ from loader.errors import ConfigError, PermanentError, TransientError
 
 DB_ENV = {
     "url": "FUNDSYNC_DB_URL",
+    "secret": "FUNDSYNC_DB_SECRET_ARN",
     "time_zone": "FUNDSYNC_TIME_ZONE",
     "host": "AURORA_HOST",
     "port": "AURORA_PORT",
@@ -101,11 +102,20 @@ class DbConfig:
 
     @classmethod
     def from_env(cls, url: str | None = None, environ: Mapping[str, str] | None = None) -> DbConfig:
-        """An explicit URL, else FUNDSYNC_DB_URL, else the AURORA_* variables."""
+        """An explicit URL, else FUNDSYNC_DB_URL, else the secret, else the AURORA_* variables.
+
+        The secret (FUNDSYNC_DB_SECRET_ARN, as the Lambda is deployed) is read
+        from Secrets Manager in the RDS format (username, password, host,
+        port, dbname).
+        """
         env = os.environ if environ is None else environ
         zone = env.get(DB_ENV["time_zone"])
         if url or (url := env.get(DB_ENV["url"])):
             return cls.from_url(url, time_zone=zone)
+        if secret := env.get(DB_ENV["secret"]):
+            from loader.aws import db_config_from_secret
+
+            return db_config_from_secret(secret, time_zone=zone)
         if env.get(DB_ENV["host"]):
             return cls(
                 host=env[DB_ENV["host"]],
@@ -117,7 +127,7 @@ class DbConfig:
             )
         raise ConfigError(
             "no database given: use --db mysql://user:password@host:port/db, "
-            f"or set {DB_ENV['url']} or {DB_ENV['host']}"
+            f"or set {DB_ENV['url']}, {DB_ENV['secret']} or {DB_ENV['host']}"
         )
 
     def with_database(self, database: str) -> DbConfig:

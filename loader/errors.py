@@ -56,9 +56,19 @@ class LoaderError(Exception):
 
 
 class PermanentError(LoaderError):
-    """The input is bad: reject it, do not retry."""
+    """Retrying the same call cannot help (bad input, a refused schema, a usage error)."""
 
     permanent = True
+
+
+class InputError(PermanentError):
+    """The input itself is bad (the file, the object or the message): reject it, never retry.
+
+    The pipeline sends a message whose input is bad to the dead-letter queue
+    at once. Any other failure, permanent for one call or not, is about the
+    environment (database, permissions, schema) and is retried, because the
+    same input may load once the environment is fixed.
+    """
 
 
 class TransientError(LoaderError):
@@ -68,7 +78,7 @@ class TransientError(LoaderError):
 
 
 @dataclass(eq=False)
-class FileRejected(PermanentError):
+class FileRejected(InputError):
     """A file that cannot be loaded, with the first errors that prove it.
 
     ``errors`` holds at most the configured number of errors (100 by default)

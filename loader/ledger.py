@@ -93,3 +93,32 @@ def finish(
         (status, *(report[f] for f in fields), error, ledger_id),
     )
     cur.close()
+
+
+def loaded_version(conn: MySQLConnectionAbstract, key: str, version: str) -> int | None:
+    """The ledger id of a successful load of this exact object version (id or ETag), if any."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT id FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND object_version = %s "
+        "AND status = 'loaded' ORDER BY id DESC LIMIT 1",
+        (hashlib.sha256(key.encode("utf-8")).hexdigest(), version),
+    )
+    row = cur.fetchone()
+    cur.close()
+    return int(row[0]) if row else None
+
+
+def record_skip_of(conn: MySQLConnectionAbstract, earlier_id: int) -> int:
+    """Record a ``skipped`` attempt for the content an earlier load already merged; commits."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"INSERT INTO {LEDGER_TABLE} (source_key, source_key_hash, object_version, content_hash, "
+        "size_bytes, status, started_at, finished_at, duration_ms) "
+        "SELECT source_key, source_key_hash, object_version, content_hash, size_bytes, "
+        f"'skipped', NOW(6), NOW(6), 0 FROM {LEDGER_TABLE} WHERE id = %s",
+        (earlier_id,),
+    )
+    ledger_id = int(cur.lastrowid or 0)
+    cur.close()
+    conn.commit()
+    return ledger_id

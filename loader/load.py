@@ -14,6 +14,8 @@ import contextlib
 import random
 import re
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -32,7 +34,7 @@ from loader.db import (
     classify,
     connect,
 )
-from loader.errors import FileRejected, LoaderError, PermanentError, RowError
+from loader.errors import FileRejected, InputError, LoaderError, PermanentError, RowError
 from loader.parse import parse_file
 from loader.result import ParseResult
 from loader.settings import ParseSettings
@@ -79,9 +81,18 @@ class LoadReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     ledger_id: int | None = None
     retries: int = 0
+    object_version: str | None = None
+    bytes: int | None = None
+    error_type: str | None = None
+    rejects_uri: str | None = None
+    """Where the rejects report (or the rejected rows) of this source were written."""
+    failure: LoaderError | None = field(default=None, repr=False)
+    """The typed error behind a ``failed`` or ``rejected`` status (not serialised)."""
+    rejects: pl.DataFrame | None = field(default=None, repr=False)
+    """Rows a bad-row allowance let through as rejected (not serialised)."""
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        out = {k: v for k, v in self.__dict__.items() if k not in ("failure", "rejects")}
         out["seconds"] = round(self.seconds, 6)
         out["stage_seconds"] = {k: round(v, 6) for k, v in self.stage_seconds.items()}
         return out
@@ -98,6 +109,14 @@ class LoadReport:
         self.extra_columns = parsed.extra_columns
         self.errors = [e.to_dict() for e in parsed.errors]
         self.stage_seconds.update(parsed.seconds)
+        self.bytes = parsed.bytes_read
+        if parsed.rejects is not None and parsed.rejects.height:
+            self.rejects = parsed.rejects
+
+    @property
+    def retryable(self) -> bool:
+        """A failure the environment caused: the same input may load on a retry."""
+        return self.status == "failed" and not isinstance(self.failure, InputError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +162,31 @@ class MergeCounts:
         return counts
 
 
+Span = Callable[[str], AbstractContextManager[Any]]
+
+
+def no_span(name: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
 class Loader:
-    """Loads exports into one database; reuses its connection and staging directory."""
+    """Loads exports into one database; reuses its connection and staging directory.
+
+    ``span(name)`` wraps each stage (``parse``, ``write``, ``stage``,
+    ``merge``): the Lambda handler passes X-Ray subsegments, others nothing.
+    """
 
     def __init__(
         self,
         config: DbConfig,
         settings: ParseSettings | None = None,
         staging_parent: str | None = None,
+        span: Span = no_span,
     ) -> None:
         self.config = config
         self.settings = settings or ParseSettings()
         self.staging = StagingDir(staging_parent)
+        self.span = span
         self._conn: MySQLConnectionAbstract | None = None
         self._checked_schema = False
 
@@ -205,10 +237,11 @@ class Loader:
         """Load one local file; never raises for a bad file (see ``status``)."""
         started = time.perf_counter()
         key = source_key or str(path)
-        report = LoadReport(source=key, status="failed")
+        report = LoadReport(source=key, status="failed", object_version=object_version)
         try:
             source = ledger.SourceIdentity.of_file(Path(path), key, object_version)
             report.stage_seconds["hash"] = time.perf_counter() - started
+            report.bytes = source.size
             conn = self.connection()
             if not force and ledger.already_loaded(conn, source) is not None:
                 report.status = "skipped"
@@ -220,10 +253,12 @@ class Loader:
             report.status = "rejected"
             report.errors = [e.to_dict() for e in rejected.errors]
             report.encoding = rejected.encoding
+            report.failure, report.error_type = rejected, type(rejected).__name__
             self._record_failure(report, f"{rejected.kind}: {rejected}")
         except LoaderError as error:
             report.status = "failed"
             report.errors = [RowError(None, None, str(error)).to_dict()]
+            report.failure, report.error_type = error, type(error).__name__
             self._record_failure(report, str(error))
         finally:
             report.seconds = time.perf_counter() - started
@@ -242,13 +277,34 @@ class Loader:
         except (LoaderError, mysql.connector.Error):
             pass  # the attempt stays 'loading': the ledger still shows it happened
 
+    def skip_known_version(self, key: str, version: str | None) -> LoadReport | None:
+        """Skip at once, before any download, when this object version was already loaded.
+
+        The redelivered message's object (same key, same version id or ETag)
+        has a ``loaded`` row in the ledger: record the skip and return its
+        report. None when the version is unknown or was never loaded.
+        """
+        if not version:
+            return None
+        started = time.perf_counter()
+        conn = self.connection()
+        earlier = ledger.loaded_version(conn, key, version)
+        if earlier is None:
+            return None
+        report = LoadReport(source=key, status="skipped", object_version=version)
+        report.ledger_id = ledger.record_skip_of(conn, earlier)
+        report.seconds = time.perf_counter() - started
+        return report
+
     def _load(self, path: Path, source: ledger.SourceIdentity, report: LoadReport) -> None:
-        parsed = parse_file(path, name=source.key, settings=self.settings)
+        with self.span("parse"):
+            parsed = parse_file(path, name=source.key, settings=self.settings)
         report.absorb(parsed)
         staging_file = self.staging.new_file()
         try:
             t = time.perf_counter()
-            written = write_staging_file(parsed.rows, staging_file)
+            with self.span("write"):
+                written = write_staging_file(parsed.rows, staging_file)
             report.stage_seconds["write"] = time.perf_counter() - t
             days = parsed.rows["d_trade"].unique().to_list()
             for attempt in range(RETRIES + 1):
@@ -290,7 +346,8 @@ class Loader:
             t = time.perf_counter()
             counts = None
             if written and not self._any_day_exists(cur, days):
-                counts = self._load_direct(cur, staging_file, written)
+                with self.span("load_direct"):
+                    counts = self._load_direct(cur, staging_file, written)
                 if counts is None:  # someone else wrote those keys: the staging way
                     conn.rollback()
                     cur.execute(sql.TRUNCATE_STAGE)
@@ -299,10 +356,12 @@ class Loader:
                 else:
                     report.method = "load_data_local_direct"
             if counts is None:
-                report.method = self._stage(cur, staging_file, written, parsed)
+                with self.span("stage"):
+                    report.method = self._stage(cur, staging_file, written, parsed)
                 report.stage_seconds["stage"] = time.perf_counter() - t
                 t = time.perf_counter()
-                counts = self._merge_staged(conn, written)
+                with self.span("merge"):
+                    counts = self._merge_staged(conn, written)
             report.stage_seconds["merge"] = time.perf_counter() - t
             report.rows_merged = written
             report.inserted, report.updated, report.unchanged = (

@@ -177,3 +177,63 @@ def parse_prefix_map(text: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"encoding-by-prefix entry {item!r}: use PREFIX=ENCODING")
         pairs.append((prefix.strip(), enc.strip()))
     return tuple(pairs)
+
+
+PIPELINE_ENV = {
+    "queue_url": "FUNDSYNC_QUEUE_URL",
+    "dlq_url": "FUNDSYNC_DLQ_URL",
+    "rejects_bucket": "FUNDSYNC_REJECTS_BUCKET",
+    "rejects_prefix": "FUNDSYNC_REJECTS_PREFIX",
+    "max_object_bytes": "FUNDSYNC_MAX_OBJECT_BYTES",
+    "work_dir": "FUNDSYNC_WORK_DIR",
+    "reserve_ms": "FUNDSYNC_RESERVE_MS",
+    "planning_bytes_per_second": "FUNDSYNC_PLANNING_BYTES_PER_SECOND",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """How the event pipeline (Lambda handler, worker) treats messages and objects."""
+
+    dlq_url: str | None = None
+    """Send a message whose input is bad here at once (with the error in its attributes)."""
+    rejects_bucket: str | None = None
+    """Where rejects reports go; default: the bucket the object came from."""
+    rejects_prefix: str = "rejects/"
+    """Key prefix of rejects reports: ``<prefix><object key>.rejects.json`` / ``.rejects.csv``."""
+    max_object_bytes: int = 2 << 30
+    """An object larger than this is rejected before it is downloaded."""
+    work_dir: str | None = None
+    """Parent of the private temporary directory (default: the system's, /tmp on Lambda)."""
+    reserve_ms: int = 10_000
+    """Time kept back at the end of a Lambda invocation: a message is not started inside it."""
+    planning_bytes_per_second: int = 4_000_000
+    """Throughput assumed to judge whether an object can finish before the deadline."""
+
+    def __post_init__(self) -> None:
+        if self.max_object_bytes < 1:
+            raise ConfigError("max_object_bytes must be positive")
+        if self.planning_bytes_per_second < 1 or self.reserve_ms < 0:
+            raise ConfigError("planning_bytes_per_second must be positive, reserve_ms >= 0")
+        if not self.rejects_prefix or self.rejects_prefix.startswith("/"):
+            raise ConfigError("rejects_prefix must be a key prefix such as 'rejects/'")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **explicit: object
+    ) -> PipelineSettings:
+        """Explicit arguments, then the environment, then defaults (None counts as not given)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in ("dlq_url", "rejects_bucket", "rejects_prefix", "work_dir"):
+            if v := env.get(PIPELINE_ENV[name], "").strip():
+                values[name] = v
+        for name in ("max_object_bytes", "reserve_ms", "planning_bytes_per_second"):
+            if v := env.get(PIPELINE_ENV[name], "").strip():
+                try:
+                    values[name] = int(v)
+                except ValueError:
+                    message = f"{PIPELINE_ENV[name]}={v!r}: expected a whole number"
+                    raise ConfigError(message) from None
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

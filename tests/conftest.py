@@ -171,3 +171,118 @@ def table(config) -> list[tuple]:
         "SELECT d_trade, stock, ticker, col_code, value_numeric, value_text, s3_source_key "
         "FROM fund_data ORDER BY d_trade, stock, ticker, col_code",
     )
+
+
+# -- AWS through moto for the ``aws`` tier --------------------------------------
+
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+from loader.infra import RAW_PREFIX  # noqa: E402
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def db_url(config) -> str:
+    """A URL for a test database config (tests only: it carries the password)."""
+    auth = quote(config.user, safe="") + (":" + quote(config.password, safe="") if config.password else "")
+    socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
+    return f"mysql://{auth}@{config.host}:{config.port}/{config.database}{socket}"
+
+
+@dataclass
+class Lake:
+    """A data-lake bucket wired to a queue with a DLQ, as production is."""
+
+    s3: object
+    sqs: object
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    queue_arn: str
+
+    def put(self, name: str, data: bytes) -> str:
+        key = name if name.startswith(RAW_PREFIX) else RAW_PREFIX + name
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+    def receive(self, queue_url: str | None = None, wait: int = 0) -> list[dict]:
+        out = []
+        while True:
+            got = self.sqs.receive_message(
+                QueueUrl=queue_url or self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                return out
+            out.extend(got)
+
+    def object_json(self, key: str) -> dict:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def make_lake(s3, sqs, name: str = "lake", max_receive_count: int = 3, visibility: int = 30) -> Lake:
+    """Bucket, queue, DLQ (redrive after max_receive_count) and the production notification."""
+    s3.create_bucket(Bucket=name)
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue",
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    from loader.infra import notification_configuration
+
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration=notification_configuration(queue_arn)
+    )
+    return Lake(s3, sqs, name, queue_url, dlq_url, queue_arn)
+
+
+@pytest.fixture
+def moto(monkeypatch):
+    """moto in-process: S3, SQS and Secrets Manager, with fresh clients for the loader."""
+    from moto import mock_aws
+
+    from loader import aws
+
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    aws.client.cache_clear()
+    with mock_aws():
+        yield
+    aws.client.cache_clear()
+
+
+@pytest.fixture
+def lake(moto) -> Lake:
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    return make_lake(s3, sqs)
