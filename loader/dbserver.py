@@ -47,6 +47,7 @@ class ThrowawayServer:
         self.root: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self._server = ""
 
     @property
     def socket_path(self) -> Path:
@@ -78,7 +79,16 @@ class ThrowawayServer:
             capture_output=True,
         )
         self.port = _free_port()
-        log = open(self.root / "server.log", "wb")  # noqa: SIM115 - closed with the process
+        self._server = server
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        assert self.root is not None
+        datadir = self.root / "data"
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        server = self._server
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             [
                 server,
@@ -102,7 +112,15 @@ class ThrowawayServer:
             stderr=subprocess.STDOUT,
         )
         self._wait_ready()
-        return self
+
+    def pause(self) -> None:
+        """Shut the server down but keep its data, port and socket path: the database is 'down'."""
+        self._terminate()
+
+    def resume(self) -> None:
+        """Start the paused server again on the same data, port and socket."""
+        if self.process is None or self.process.poll() is not None:
+            self._launch()
 
     def _wait_ready(self) -> None:
         import mysql.connector
@@ -125,7 +143,7 @@ class ThrowawayServer:
                     raise
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def _terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -134,6 +152,9 @@ class ThrowawayServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def stop(self) -> None:
+        self._terminate()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None

@@ -192,7 +192,9 @@ FAKE_AWS_ENV = {
 
 def db_url(config) -> str:
     """A URL for a test database config (tests only: it carries the password)."""
-    auth = quote(config.user, safe="") + (":" + quote(config.password, safe="") if config.password else "")
+    auth = quote(config.user, safe="") + (
+        ":" + quote(config.password, safe="") if config.password else ""
+    )
     socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
     return f"mysql://{auth}@{config.host}:{config.port}/{config.database}{socket}"
 
@@ -227,6 +229,11 @@ class Lake:
                 return out
             out.extend(got)
 
+    def clear(self) -> None:
+        """Delete what is on the main queue now (the TestEvent S3 sent, say)."""
+        for message in self.receive():
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
     def object_json(self, key: str) -> dict:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
@@ -235,13 +242,15 @@ class Lake:
         return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
-def make_lake(s3, sqs, name: str = "lake", max_receive_count: int = 3, visibility: int = 30) -> Lake:
+def make_lake(
+    s3, sqs, name: str = "lake", max_receive_count: int = 3, visibility: int = 30
+) -> Lake:
     """Bucket, queue, DLQ (redrive after max_receive_count) and the production notification."""
     s3.create_bucket(Bucket=name)
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     queue_url = sqs.create_queue(
         QueueName=f"{name}-queue",
         Attributes={
@@ -286,3 +295,63 @@ def lake(moto) -> Lake:
     s3 = boto3.client("s3", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
     return make_lake(s3, sqs)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server on a loopback port, for end-to-end tests across processes."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("moto server did not start", pytrace=False)
+            time.sleep(0.1)
+    try:
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_endpoint(moto_server, monkeypatch) -> str:
+    """A reset moto server, and this process's (and its children's) AWS settings pointing at it."""
+    import urllib.request
+
+    from loader import aws
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    aws.client.cache_clear()
+    yield moto_server
+    aws.client.cache_clear()
+
+
+def aws_clients(endpoint: str):
+    import boto3
+
+    return (
+        boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint),
+        boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint),
+    )

@@ -22,7 +22,7 @@ from tests.conftest import csv_bytes, db_url, query, table
 
 pytestmark = [pytest.mark.aws, pytest.mark.db]
 
-GOOD = csv_bytes("2025-12-09,KF,KF-A,NAV,10.1234", "2025-12-09,KF,KF-A,AUM,\"1,234,567.89\"")
+GOOD = csv_bytes("2025-12-09,KF,KF-A,NAV,10.1234", '2025-12-09,KF,KF-A,AUM,"1,234,567.89"')
 OTHER = csv_bytes("2025-12-10,KF,KF-A,NAV,10.5", "2025-12-10,KF,KF-A,STATUS,Open")
 BROKEN = csv_bytes("2025-12-09,KF,KF-A,NAV,10.1", "2025-12-32,KF,KF-A,BID,1.0")
 
@@ -42,12 +42,17 @@ class Lambda:
         return failed
 
     def drain(self) -> LocalEventSourceMapping:
-        mapping = LocalEventSourceMapping(self.lake.sqs, self.lake.queue_url, self.module.lambda_handler)
+        mapping = LocalEventSourceMapping(
+            self.lake.sqs, self.lake.queue_url, self.module.lambda_handler
+        )
         mapping.drain()
         return mapping
 
     def event(self, *bodies: str) -> dict:
-        messages = [SqsMessage(message_id=f"m-{i}", body=b, receipt_handle=f"h-{i}") for i, b in enumerate(bodies)]
+        messages = [
+            SqsMessage(message_id=f"m-{i}", body=b, receipt_handle=f"h-{i}")
+            for i, b in enumerate(bodies)
+        ]
         return lambda_event(messages, self.lake.queue_arn, "us-east-1")
 
     def log_records(self) -> list[dict]:
@@ -73,7 +78,9 @@ def handler(db, lake, monkeypatch, tmp_path):
 
 
 def ledger(db) -> list[tuple]:
-    return query(db, "SELECT source_key, status, object_version, error FROM fund_data_loads ORDER BY id")
+    return query(
+        db, "SELECT source_key, status, object_version, error FROM fund_data_loads ORDER BY id"
+    )
 
 
 def dead_letters(lake) -> list[dict]:
@@ -106,9 +113,7 @@ def test_all_good_loads_every_file_and_records_the_etag(handler, lake, db):
     ]
     rows = ledger(db)
     assert [r[1] for r in rows] == ["loaded", "loaded"]
-    etags = {
-        lake.s3.head_object(Bucket=lake.bucket, Key=r[0])["ETag"].strip('"') for r in rows
-    }
+    etags = {lake.s3.head_object(Bucket=lake.bucket, Key=r[0])["ETag"].strip('"') for r in rows}
     assert {r[2] for r in rows} == etags
     assert dead_letters(lake) == []
     assert lake.receive() == []
@@ -132,7 +137,9 @@ def test_one_poison_among_good_goes_to_the_dlq_with_its_reason(handler, lake, db
     report_uri = attributes["fundsync.rejects_report"]
     assert report_uri == f"s3://lake/rejects/{broken}.rejects.json"
     report = lake.object_json(f"rejects/{broken}.rejects.json")
-    assert report["errors"] == [{"line": 3, "column": "d_trade", "reason": report["errors"][0]["reason"]}]
+    assert report["errors"] == [
+        {"line": 3, "column": "d_trade", "reason": report["errors"][0]["reason"]}
+    ]
     assert report["status"] == "rejected" and report["object"]["key"] == broken
     assert json.loads(letter["Body"])["Records"][0]["s3"]["object"]["key"].endswith("b_broken.csv")
     assert lake.receive() == []
@@ -167,10 +174,19 @@ def test_a_redelivered_message_is_skipped_at_once_without_reading_the_object(han
     [message] = [m for m in lake.receive() if "Records" in m["Body"]]
     event = lambda_event([SqsMessage.from_api(message)], lake.queue_arn, "us-east-1")
     assert handler(event) == []
-    before = query(db, "SELECT d_trade, stock, ticker, col_code, synced_at, s3_source_key FROM fund_data ORDER BY col_code")
+    before = query(
+        db,
+        "SELECT d_trade, stock, ticker, col_code, synced_at, s3_source_key FROM fund_data ORDER BY col_code",
+    )
     lake.s3.delete_object(Bucket=lake.bucket, Key=key)  # a download now would fail
     assert handler(event) == []
-    assert query(db, "SELECT d_trade, stock, ticker, col_code, synced_at, s3_source_key FROM fund_data ORDER BY col_code") == before
+    assert (
+        query(
+            db,
+            "SELECT d_trade, stock, ticker, col_code, synced_at, s3_source_key FROM fund_data ORDER BY col_code",
+        )
+        == before
+    )
     rows = ledger(db)
     assert [r[1] for r in rows] == ["loaded", "skipped"]
     assert rows[0][2] == rows[1][2]  # the same ETag
@@ -241,11 +257,16 @@ def test_one_bad_record_parks_the_message_and_a_replay_skips_the_good_one(handle
     assert letter["MessageAttributes"]["fundsync.sources"]["StringValue"] == bad
     assert handler(handler.event(letter["Body"])) == []  # replayed as is
     assert [r[:2] for r in ledger(db)] == [
-        (good, "loaded"), (bad, "rejected"), (good, "skipped"), (bad, "rejected")
+        (good, "loaded"),
+        (bad, "rejected"),
+        (good, "skipped"),
+        (bad, "rejected"),
     ]
 
 
-def test_database_down_fails_exactly_those_messages_for_sqs_to_retry(handler, lake, db, monkeypatch):
+def test_database_down_fails_exactly_those_messages_for_sqs_to_retry(
+    handler, lake, db, monkeypatch
+):
     monkeypatch.setenv("FUNDSYNC_DB_URL", "mysql://root@127.0.0.1:1/nowhere?connect_timeout=2")
     lake.put("a.csv", GOOD)
     lake.put("b.csv", OTHER)
@@ -281,7 +302,9 @@ def test_tmp_holds_no_file_after_each_message(handler, lake, db, tmp_path):
 def test_a_malformed_body_goes_to_the_dlq(handler, lake, db):
     assert handler(handler.event("not json at all", '{"hello": "world"}')) == []
     letters = dead_letters(lake)
-    assert sorted(m["MessageAttributes"]["fundsync.error_type"]["StringValue"] for m in letters) == [
+    assert sorted(
+        m["MessageAttributes"]["fundsync.error_type"]["StringValue"] for m in letters
+    ) == [
         "MalformedMessage",
         "MalformedMessage",
     ]
@@ -305,13 +328,19 @@ def test_an_object_that_is_gone_goes_to_the_dlq(handler, lake, db):
     assert letter["MessageAttributes"]["fundsync.error_type"]["StringValue"] == "SourceMissing"
 
 
-def test_bad_rows_within_the_allowance_load_and_the_rejects_go_to_s3(handler, lake, db, monkeypatch):
+def test_bad_rows_within_the_allowance_load_and_the_rejects_go_to_s3(
+    handler, lake, db, monkeypatch
+):
     monkeypatch.setenv("FUNDSYNC_MAX_BAD_ROWS", "1")
     key = lake.put("partly.csv", BROKEN)
     handler.drain()
     assert [r[:2] for r in ledger(db)] == [(key, "loaded")]
     assert len(table(db)) == 1
-    rejects = lake.s3.get_object(Bucket=lake.bucket, Key=f"rejects/{key}.rejects.csv")["Body"].read().decode()
+    rejects = (
+        lake.s3.get_object(Bucket=lake.bucket, Key=f"rejects/{key}.rejects.csv")["Body"]
+        .read()
+        .decode()
+    )
     lines = rejects.splitlines()
     assert lines[0] == "line,d_trade,stock,ticker,col_code,value,reason"
     assert lines[1].startswith("3,2025-12-32,KF,KF-A,BID,1.0,")
@@ -339,7 +368,14 @@ def test_logs_carry_the_report_and_metrics_the_counts(handler, lake, db, capsys)
     assert emf, "no embedded-metric-format document was written"
     [document] = [d for d in emf if "RowsInserted" in d]
     names = {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"RowsInserted", "RowsMerged", "FilesLoaded", "Bytes", "Duration_parse", "Duration_merge"} <= names
+    assert {
+        "RowsInserted",
+        "RowsMerged",
+        "FilesLoaded",
+        "Bytes",
+        "Duration_parse",
+        "Duration_merge",
+    } <= names
     assert document["RowsInserted"] in (2, [2]) and document["Bytes"] in (len(GOOD), [len(GOOD)])
     assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "FundDataSync"
 
