@@ -60,6 +60,17 @@ def pipeline() -> Pipeline:
     return _pipeline
 
 
+def reset() -> None:
+    """Close the container's pipeline (its connection, its temp directory); the next call makes one.
+
+    For running the handler off Lambda (the demo, the tests) against another database.
+    """
+    global _pipeline
+    if _pipeline is not None:
+        _pipeline.close()
+        _pipeline = None
+
+
 def _remove_stale_work_dirs(parent: str | None) -> None:
     """Lambda keeps /tmp between invocations, also after one was killed mid-load."""
     for stale in Path(parent or tempfile.gettempdir()).glob("fundsync-*"):

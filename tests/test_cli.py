@@ -99,18 +99,41 @@ def test_generate_writes_a_deterministic_export(tmp_path):
 
 
 @pytest.mark.db
-def test_demo_runs_end_to_end(tmp_path, db):
+@pytest.mark.aws
+def test_demo_runs_the_pipeline_end_to_end(tmp_path, db):
     from tests.test_cli_db import plain_url
 
     run = fundsync("demo", "--rows", "20000", "--keep", str(tmp_path), "--db", plain_url(db))
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "rejected" in run.stdout and "line 3: expected 5 fields, found 4" in run.stdout
-    assert "cp1252" in run.stdout and "skipped" in run.stdout
-    assert "fund_data_loads: 3 loaded, 1 skipped, 1 rejected" in run.stdout
-    assert len(list(tmp_path.glob("*.csv"))) == 4
+    out = run.stdout
+    assert "notification raw/sql_server/fund_data/*.csv" in out
+    assert "The demo ran as expected." in out
+    assert "dead-letter queue: 1 message(s)" in out and "line 3: expected 5 fields, found 4" in out
+    assert (
+        "rejects/raw/sql_server/fund_data/2025-12-11/fund_data_2025-12-11.csv.rejects.json" in out
+    )
+    assert "cp1252" in out and "main queue: 0 message(s) left" in out
+    statuses = [
+        line.split()[0]
+        for line in out.split("load reports")[1].split("fund_data:")[0].splitlines()[2:]
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
+    assert statuses == ["loaded", "loaded", "rejected", "skipped", "loaded"]
+    logs = [json.loads(line) for line in (tmp_path / "handler-log.jsonl").read_text().splitlines()]
+    loaded = [r for r in logs if r.get("message") == "load loaded"]
+    assert len(loaded) == 3 and {r["load_report"]["status"] for r in loaded} == {"loaded"}
+    assert any("_aws" in r for r in logs)  # metrics in embedded metric format
+    from loader.parse import parse_file
+    from tests.conftest import query
+
+    expected = sum(
+        parse_file(tmp_path / name).row_count
+        for name in ("fund_data_2025-12-09.csv", "fund_data_2025-12-10_eu.csv")
+    )
+    assert query(db, "SELECT COUNT(*) FROM fund_data") == [(expected,)]
 
 
 def test_every_command_has_help():
-    for command in ("parse", "demo", "generate"):
+    for command in ("parse", "demo", "generate", "migrate", "load", "worker", "dlq"):
         run = fundsync(command, "--help")
         assert run.returncode == 0 and "usage: fundsync" in run.stdout

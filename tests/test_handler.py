@@ -70,11 +70,9 @@ def handler(db, lake, monkeypatch, tmp_path):
     monkeypatch.setenv("FUNDSYNC_WORK_DIR", str(work))
     logs = io.StringIO()
     module.telemetry.logger.registered_handler.setStream(logs)
-    module._pipeline = None
+    module.reset()
     yield Lambda(module, lake, logs)
-    if module._pipeline is not None:
-        module._pipeline.close()
-    module._pipeline = None
+    module.reset()
 
 
 def ledger(db) -> list[tuple]:
