@@ -237,7 +237,7 @@ class Lake:
     def object_json(self, key: str) -> dict:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return sorted(o["Key"] for o in listed.get("Contents", []))
 
@@ -355,3 +355,84 @@ def aws_clients(endpoint: str):
         boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint),
         boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint),
     )
+
+
+# -- the Lambda handler, in-process ------------------------------------------------
+
+import io  # noqa: E402
+
+from loader.sqs import (  # noqa: E402
+    InvocationContext,
+    LocalEventSourceMapping,
+    SqsMessage,
+    lambda_event,
+)
+
+
+class Lambda:
+    """The real handler module, on a fresh pipeline, with its logs captured."""
+
+    def __init__(self, module, lake, logs: io.StringIO) -> None:
+        self.module, self.lake, self.logs = module, lake, logs
+
+    def __call__(self, event: dict, remaining_ms: int = 900_000) -> list[str]:
+        response = self.module.lambda_handler(event, InvocationContext(remaining_ms))
+        failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+        ids = {r["messageId"] for r in event["Records"]}
+        assert all(failed) and set(failed) <= ids, (failed, ids)
+        assert len(failed) == len(set(failed))
+        return failed
+
+    def drain(self) -> LocalEventSourceMapping:
+        mapping = LocalEventSourceMapping(
+            self.lake.sqs, self.lake.queue_url, self.module.lambda_handler
+        )
+        mapping.drain()
+        return mapping
+
+    def event(self, *bodies: str) -> dict:
+        messages = [
+            SqsMessage(message_id=f"m-{i}", body=b, receipt_handle=f"h-{i}")
+            for i, b in enumerate(bodies)
+        ]
+        return lambda_event(messages, self.lake.queue_arn, "us-east-1")
+
+    def log_records(self) -> list[dict]:
+        return [json.loads(line) for line in self.logs.getvalue().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def handler(db, lake, monkeypatch, tmp_path):
+    """The real handler module on a fresh pipeline: this test's database, DLQ and work dir."""
+    import loader.handler as module
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("FUNDSYNC_DB_URL", db_url(db))
+    monkeypatch.setenv("FUNDSYNC_DLQ_URL", lake.dlq_url)
+    monkeypatch.setenv("FUNDSYNC_WORK_DIR", str(work))
+    logs = io.StringIO()
+    module.telemetry.logger.registered_handler.setStream(logs)
+    module.reset()
+    yield Lambda(module, lake, logs)
+    module.reset()
+
+
+SECRET = "S3cr3t-p@ss!"
+
+
+@pytest.fixture
+def user_url(db):
+    """A user with a password, so the tests can look for the password in every output."""
+    from loader.db import connect
+
+    admin = connect(db)
+    cur = admin.cursor()
+    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'localhost' IDENTIFIED BY %s", (SECRET,))
+    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'127.0.0.1' IDENTIFIED BY %s", (SECRET,))
+    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'localhost'")
+    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'127.0.0.1'")
+    admin.commit()
+    admin.close()
+    socket = f"?unix_socket={db.unix_socket}" if db.unix_socket else ""
+    return f"mysql://loader:{quote(SECRET, safe='')}@{db.host}:{db.port}/{db.database}{socket}"

@@ -5,30 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from loader.db import connect
-from tests.conftest import csv_bytes, query, table
+from tests.conftest import SECRET, csv_bytes, query, table
 from tests.test_cli import fundsync
 
 pytestmark = pytest.mark.db
-
-SECRET = "S3cr3t-p@ss!"
-
-
-@pytest.fixture
-def user_url(db):
-    """A user with a password, so the tests can look for the password in every output."""
-    admin = connect(db)
-    cur = admin.cursor()
-    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'localhost' IDENTIFIED BY %s", (SECRET,))
-    cur.execute("CREATE USER IF NOT EXISTS 'loader'@'127.0.0.1' IDENTIFIED BY %s", (SECRET,))
-    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'localhost'")
-    cur.execute(f"GRANT ALL ON {db.database}.* TO 'loader'@'127.0.0.1'")
-    admin.commit()
-    admin.close()
-    from urllib.parse import quote
-
-    socket = f"?unix_socket={db.unix_socket}" if db.unix_socket else ""
-    return f"mysql://loader:{quote(SECRET, safe='')}@{db.host}:{db.port}/{db.database}{socket}"
 
 
 def test_migrate_then_load_with_json_and_exit_codes(user_url, db, tmp_path):

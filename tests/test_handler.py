@@ -9,7 +9,6 @@ the shapes S3 would not produce here (EventBridge, several records, malformed).
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -17,62 +16,14 @@ from pathlib import Path
 import pytest
 
 from loader.events import ObjectRef, s3_notification
-from loader.sqs import InvocationContext, LocalEventSourceMapping, SqsMessage, lambda_event
-from tests.conftest import csv_bytes, db_url, query, table
+from loader.sqs import SqsMessage, lambda_event
+from tests.conftest import csv_bytes, query, table
 
 pytestmark = [pytest.mark.aws, pytest.mark.db]
 
 GOOD = csv_bytes("2025-12-09,KF,KF-A,NAV,10.1234", '2025-12-09,KF,KF-A,AUM,"1,234,567.89"')
 OTHER = csv_bytes("2025-12-10,KF,KF-A,NAV,10.5", "2025-12-10,KF,KF-A,STATUS,Open")
 BROKEN = csv_bytes("2025-12-09,KF,KF-A,NAV,10.1", "2025-12-32,KF,KF-A,BID,1.0")
-
-
-class Lambda:
-    """The real handler module, on a fresh pipeline, with its logs captured."""
-
-    def __init__(self, module, lake, logs: io.StringIO) -> None:
-        self.module, self.lake, self.logs = module, lake, logs
-
-    def __call__(self, event: dict, remaining_ms: int = 900_000) -> list[str]:
-        response = self.module.lambda_handler(event, InvocationContext(remaining_ms))
-        failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
-        ids = {r["messageId"] for r in event["Records"]}
-        assert all(failed) and set(failed) <= ids, (failed, ids)
-        assert len(failed) == len(set(failed))
-        return failed
-
-    def drain(self) -> LocalEventSourceMapping:
-        mapping = LocalEventSourceMapping(
-            self.lake.sqs, self.lake.queue_url, self.module.lambda_handler
-        )
-        mapping.drain()
-        return mapping
-
-    def event(self, *bodies: str) -> dict:
-        messages = [
-            SqsMessage(message_id=f"m-{i}", body=b, receipt_handle=f"h-{i}")
-            for i, b in enumerate(bodies)
-        ]
-        return lambda_event(messages, self.lake.queue_arn, "us-east-1")
-
-    def log_records(self) -> list[dict]:
-        return [json.loads(line) for line in self.logs.getvalue().splitlines() if line.strip()]
-
-
-@pytest.fixture
-def handler(db, lake, monkeypatch, tmp_path):
-    import loader.handler as module
-
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.setenv("FUNDSYNC_DB_URL", db_url(db))
-    monkeypatch.setenv("FUNDSYNC_DLQ_URL", lake.dlq_url)
-    monkeypatch.setenv("FUNDSYNC_WORK_DIR", str(work))
-    logs = io.StringIO()
-    module.telemetry.logger.registered_handler.setStream(logs)
-    module.reset()
-    yield Lambda(module, lake, logs)
-    module.reset()
 
 
 def ledger(db) -> list[tuple]:
@@ -154,7 +105,7 @@ def test_all_poison_loads_nothing_and_parks_every_message(handler, lake, db):
     reasons = sorted(m["MessageAttributes"]["fundsync.error"]["StringValue"] for m in letters)
     assert "col_code" in reasons[0] + reasons[1] and "value" in reasons[0] + reasons[1]
     assert [r[1] for r in ledger(db)] == ["rejected", "rejected"]
-    assert len(lake.keys("rejects/")) == 2
+    assert len(lake.list_keys("rejects/")) == 2
 
 
 def test_without_a_dlq_a_poison_message_is_acknowledged_not_retried(handler, lake, db, monkeypatch):
@@ -164,7 +115,7 @@ def test_without_a_dlq_a_poison_message_is_acknowledged_not_retried(handler, lak
     assert all(r["batchItemFailures"] == [] for r in mapping.responses)
     assert dead_letters(lake) == [] and lake.receive() == []
     assert [r[:2] for r in ledger(db)] == [(key, "rejected")]
-    assert lake.keys("rejects/") == [f"rejects/{key}.rejects.json"]
+    assert lake.list_keys("rejects/") == [f"rejects/{key}.rejects.json"]
 
 
 def test_a_redelivered_message_is_skipped_at_once_without_reading_the_object(handler, lake, db):
@@ -315,7 +266,7 @@ def test_an_object_over_the_size_guard_is_rejected_before_download(handler, lake
     handler.drain()
     [letter] = dead_letters(lake)
     assert "over the 20-byte limit" in letter["MessageAttributes"]["fundsync.error"]["StringValue"]
-    assert lake.keys("rejects/") == [f"rejects/{key}.rejects.json"]
+    assert lake.list_keys("rejects/") == [f"rejects/{key}.rejects.json"]
     assert table(db) == []
 
 

@@ -245,3 +245,52 @@ def test_sigterm_finishes_the_current_load_and_releases_the_rest(aws_endpoint, d
     assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"].endswith(
         Path(other).name
     )
+
+
+def test_fundsync_load_reads_s3_uris(wired, db):
+    lake, env = wired
+    key = lake.put("2025-12-09/fund data.csv", GOOD)
+    uri = f"s3://lake/{key}"
+    first = fundsync("load", uri, "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["status"] == "loaded" and report["source"] == key and report["inserted"] == 2
+    assert report["object_version"] == lake.s3.head_object(Bucket="lake", Key=key)["ETag"].strip(
+        '"'
+    )
+    again = fundsync("load", uri, "--json", env=env)
+    assert json.loads(again.stdout)["status"] == "skipped"
+    missing = fundsync("load", "s3://lake/raw/nothing-here.csv", uri, "--json", "--force", env=env)
+    assert missing.returncode == 1
+    gone, forced = (json.loads(line) for line in missing.stdout.splitlines())
+    assert gone["status"] == "failed" and gone["error_type"] == "SourceMissing"
+    assert forced["status"] == "loaded" and forced["unchanged"] == 2
+    assert [r[6] for r in table(db)] == [key, key]
+
+
+def test_a_retry_delay_holds_a_failed_message_back(aws_endpoint, tmp_path):
+    s3, sqs = aws_clients(aws_endpoint)
+    lake = make_lake(s3, sqs, visibility=1)
+    lake.clear()
+    lake.put("a.csv", GOOD)
+    env = {
+        "FUNDSYNC_DB_URL": "mysql://root@127.0.0.1:1/nowhere",
+        "FUNDSYNC_WORK_DIR": str(tmp_path),
+    }
+    worker = subprocess.Popen(
+        worker_command(lake, "--retry-delay", "30"),
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(6)  # six visibility timeouts of the queue's own
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, err
+    retried = [r for r in logs(out) if r["message"] == "message will be retried"]
+    assert len(retried) == 1, "the retry delay should have kept the message back"
