@@ -7,11 +7,11 @@ default:
 test-unit *ARGS:
     .venv/bin/python -m pytest -m "not db and not aws" {{ARGS}}
 
-# tests that need a real MariaDB/MySQL server (none yet: pytest's "no tests" exit 5 is fine)
+# tests that need a real MariaDB/MySQL server
 test-db *ARGS:
     .venv/bin/python -m pytest -m db {{ARGS}} || [ $? -eq 5 ]
 
-# tests that need AWS emulation (moto) (none yet: pytest's "no tests" exit 5 is fine)
+# tests that need AWS emulation (moto in-process, or moto's server end to end)
 test-aws *ARGS:
     .venv/bin/python -m pytest -m aws {{ARGS}} || [ $? -eq 5 ]
 
@@ -30,6 +30,10 @@ bench-parse *ROWS="1000000 10000000":
 # load path vs the raw LOAD DATA ceiling, both key layouts, one throwaway server
 bench-load ROWS="1000000":
     .venv/bin/python bench/load_bench.py --rows {{ROWS}}
+
+# Lambda image: cold import and first invocation in fresh processes, installed size
+bench-lambda RUNS="11":
+    .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
 
 lint:
     .venv/bin/ruff check loader tests bench
