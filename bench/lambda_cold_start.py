@@ -108,8 +108,11 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         total = sum(size for _, size in sizes(target))
         print(f"Lambda image (Python {Path(python).name}, {args.runs} fresh processes each)")
-        print(f"| measure | median s | best s |\n|---|---:|---:|")
-        for mode, label in (("import", "cold import of handler"), ("invoke", "import + first invocation (TestEvent)")):
+        print("| measure | median s | best s |\n|---|---:|---:|")
+        for mode, label in (
+            ("import", "cold import of handler"),
+            ("invoke", "import + first invocation (TestEvent)"),
+        ):
             values = results[mode]
             print(f"| {label} | {statistics.median(values):.3f} | {min(values):.3f} |")
         print(f"\ninstalled size: {total / 1e6:,.0f} MB")
