@@ -333,3 +333,26 @@ def _d(day: int):
     from datetime import date
 
     return date(2025, 12, day)
+
+
+def test_the_database_connection_is_reused_across_invocations(handler, lake, db):
+    lake.put("a.csv", GOOD)
+    handler.drain()
+    loader = handler.module.pipeline().loader
+    first = loader.connection()
+    [(first_id,)] = _connection_id(first)
+    lake.put("b.csv", OTHER)
+    handler.drain()
+    assert handler.module.pipeline().loader is loader
+    second = loader.connection()
+    assert second is first and _connection_id(second) == [(first_id,)]
+    assert [r[1] for r in ledger(db)] == ["loaded", "loaded"]
+
+
+def _connection_id(conn) -> list[tuple]:
+    cur = conn.cursor()
+    cur.execute("SELECT CONNECTION_ID()")
+    rows = cur.fetchall()
+    cur.close()
+    conn.commit()
+    return rows
