@@ -28,3 +28,21 @@ def cp1252_export() -> Path:
     if not path.exists():
         write_export(path, ExportSpec(rows=1_000_000, encoding="cp1252", gzip=True))
     return path
+
+
+@pytest.fixture(scope="session")
+def bench_db():
+    """A throwaway MariaDB with a migrated database, for the database stages."""
+    from loader.db import DbConfig, connect
+    from loader.dbserver import ThrowawayServer
+    from loader.migrate import migrate
+
+    server = ThrowawayServer().start()
+    try:
+        config = DbConfig.from_url(server.url)
+        conn = connect(config)
+        migrate(conn)
+        conn.close()
+        yield config
+    finally:
+        server.stop()

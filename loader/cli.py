@@ -220,6 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--encoding", default="utf-8", choices=["utf-8", "cp1252", "cp874"])
     generate.add_argument("--gzip", action="store_true")
     generate.add_argument(
+        "--days", type=int, help="spread the rows over this many trade days (default: as needed)"
+    )
+    generate.add_argument("--col-codes", type=int, default=20, help="figures per fund a day (20)")
+    generate.add_argument(
+        "--text-share", type=float, default=0.05, help="share of text values (0.05)"
+    )
+    generate.add_argument(
+        "--duplicate-share",
+        type=float,
+        default=0.001,
+        help="share of rows repeating an earlier key, half of them with a new value (0.001)",
+    )
+    generate.add_argument(
         "--date-style",
         default="iso",
         choices=["iso", "iso-midnight", "compact", "day-first", "month-first"],
@@ -406,6 +419,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         gzip=args.gzip,
         date_style=args.date_style,
+        days=args.days,
+        col_codes=args.col_codes,
+        text_share=args.text_share,
+        duplicate_share=args.duplicate_share,
     )
     path = write_export(args.path, spec)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.rows:,} rows)")

@@ -360,8 +360,13 @@ class Loader:
                     report.method = self._stage(cur, staging_file, written, parsed)
                 report.stage_seconds["stage"] = time.perf_counter() - t
                 t = time.perf_counter()
+                with self.span("unchanged"):
+                    identical = self._drop_unchanged(cur)
+                report.stage_seconds["unchanged"] = time.perf_counter() - t
+                t = time.perf_counter()
                 with self.span("merge"):
-                    counts = self._merge_staged(conn, written)
+                    counts = self._merge_staged(conn, written - identical)
+                counts = MergeCounts(counts.inserted, counts.updated, counts.unchanged + identical)
             report.stage_seconds["merge"] = time.perf_counter() - t
             report.rows_merged = written
             report.inserted, report.updated, report.unchanged = (
@@ -412,6 +417,18 @@ class Loader:
                 f"staging loaded {staged} of {written} rows with {warnings} warning(s)"
             )
         return method
+
+    def _drop_unchanged(self, cur: Any) -> int:
+        """Delete the staged rows fund_data already holds with the same values; returns how many.
+
+        The multi-table DELETE reads fund_data with shared locks, held to the
+        commit, so a row judged unchanged cannot change under this load: the
+        outcome is still that of some serial order of concurrent loads. It
+        costs about half of what the merge's duplicate-key path costs for the
+        same row (docs/mysql.md).
+        """
+        cur.execute(sql.delete_unchanged_from_stage())
+        return int(cur.rowcount)
 
     def _merge_staged(self, conn: MySQLConnectionAbstract, staged: int) -> MergeCounts:
         result = conn.cmd_query(sql.merge())

@@ -22,6 +22,32 @@ COL_CODES = (
     "EXPENSE_RATIO", "MGMT_FEE", "DIVIDEND", "RISK_LEVEL", "FUND_STATUS",
     "BENCHMARK", "SHARPE_1Y", "STDEV_1Y", "MAX_DRAWDOWN",
 )  # fmt: skip
+# (low, high, decimals) per col_code: the magnitudes and scales the SQL Server export
+# carries. UNITS_OUTSTANDING has up to 18 significant digits, more than a float64 holds,
+# so a loader that goes through float cannot keep it; the others fit a float.
+VALUE_PROFILES: dict[str, tuple[float, float, int]] = {
+    "NAV": (1e6, 5e10, 2),
+    "NAV_PER_UNIT": (5, 150, 4),
+    "AUM": (1e6, 9e11, 2),
+    "UNITS_OUTSTANDING": (1e5, 9e11, 6),
+    "BID": (5, 150, 4),
+    "OFFER": (5, 150, 4),
+    "RETURN_1D": (-0.05, 0.05, 10),
+    "RETURN_1M": (-0.2, 0.2, 10),
+    "RETURN_3M": (-0.3, 0.3, 10),
+    "RETURN_YTD": (-0.5, 0.8, 10),
+    "RETURN_1Y": (-0.6, 1.2, 10),
+    "EXPENSE_RATIO": (0, 0.03, 8),
+    "MGMT_FEE": (0, 0.02, 8),
+    "DIVIDEND": (0, 2, 6),
+    "RISK_LEVEL": (1, 8, 0),
+    "FUND_STATUS": (0, 3, 0),
+    "BENCHMARK": (-0.5, 0.8, 10),
+    "SHARPE_1Y": (-3, 3, 12),
+    "STDEV_1Y": (0, 0.5, 12),
+    "MAX_DRAWDOWN": (-0.6, 0, 12),
+}
+DEFAULT_PROFILE = (-1000.0, 1_000_000.0, 6)
 TEXT_VALUES = ("N/A", "Suspended", "n.a.", "Closed, merging", 'Fund "A" class', "-")
 LATIN_NAMES = ("Crédit", "Société", "Großmann", "Ñandú", "Øresund", "Café")
 THAI_NAMES = ("กสิกร", "ไทยพาณิชย์", "กรุงเทพ", "บัวหลวง", "ทิสโก้", "กรุงศรี")
@@ -38,6 +64,8 @@ class ExportSpec:
     encoding: str = "utf-8"
     text_share: float = 0.05
     duplicate_share: float = 0.001
+    days: int | None = None
+    """Spread the rows over this many trade days (default: up to 50,000 funds a day)."""
     gzip: bool = False
     crlf: bool = True
     date_style: str = "iso"  # iso | iso-midnight | compact | day-first | month-first
@@ -77,7 +105,10 @@ def export_lines(spec: ExportSpec) -> Iterator[str]:
         if spec.col_codes <= len(COL_CODES)
         else [f"COL_{i:03d}" for i in range(spec.col_codes)]
     )
-    funds_per_day = max(1, min(50_000, spec.rows // len(cols)))
+    if spec.days:
+        funds_per_day = max(1, -(-spec.rows // (spec.days * len(cols))))
+    else:
+        funds_per_day = max(1, min(50_000, spec.rows // len(cols)))
     funds = _fund_names(spec, funds_per_day)
     yield "d_trade,stock,ticker,col_code,value"
     produced = 0
@@ -105,12 +136,23 @@ def export_lines(spec: ExportSpec) -> Iterator[str]:
                         else text
                     )
                 else:
-                    value = f"{rnd.uniform(-1000, 1_000_000):.6f}"
+                    value = _number(rnd, VALUE_PROFILES.get(col, DEFAULT_PROFILE))
                 yield _row(d, fund, ticker, col, value)
                 if len(recent) < 1000 and rnd.random() < 0.01:
                     recent.append((d, fund, ticker, col, value))
                 produced += 1
         day += timedelta(days=1)
+
+
+def _number(rnd: random.Random, profile: tuple[float, float, int]) -> str:
+    """A decimal written as SQL Server writes it: fixed point, ``decimals`` digits after it."""
+    low, high, decimals = profile
+    scale = 10**decimals
+    units = rnd.randrange(int(low * scale), int(high * scale) + 1)
+    sign, units = ("-", -units) if units < 0 else ("", units)
+    if not decimals:
+        return f"{sign}{units}"
+    return f"{sign}{units // scale}.{units % scale:0{decimals}d}"
 
 
 def _row(d: str, stock: str, ticker: str, col: str, value: str) -> str:

@@ -82,6 +82,22 @@ def merge() -> str:
     )
 
 
+def delete_unchanged_from_stage() -> str:
+    """Drop the staged rows whose values fund_data already holds (the same test as the merge's).
+
+    A multi-table DELETE takes shared locks on the fund_data rows it reads,
+    also under READ COMMITTED, so they stay as judged until the commit.
+    """
+    same = (
+        "f.value_numeric <=> s.value_numeric "
+        "AND BINARY f.value_text <=> BINARY s.value_text"
+    )
+    return (
+        f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
+        f"USING (d_trade, stock, ticker, col_code) WHERE {same}"
+    )
+
+
 def any_key_exists(days: int) -> str:
     """Whether fund_data has any row on the file's trade dates (``days`` placeholders)."""
     marks = ", ".join(["%s"] * days)

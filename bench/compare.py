@@ -1,0 +1,371 @@
+"""fund-data-sync side by side with what a user would otherwise use, and with the ceiling.
+
+    python bench/compare.py [--rows 1000000] [--big] [--db URL] [--tools ...] [--scenarios ...]
+
+One run, one server (a throwaway MariaDB unless --db), each tool in a fresh
+fund_data and in a process of its own:
+
+  fundsync     fund-data-sync `load`
+  rowwise      the original design: csv + Decimal per row, executemany of 1,000-row
+               INSERT ... ON DUPLICATE KEY UPDATE batches
+  awswrangler  pandas.read_csv + awswrangler.mysql.to_sql(mode="upsert_duplicate_key",
+               chunksize=1000)
+  ceiling      raw LOAD DATA LOCAL INFILE of the already-clean rows into an empty fund_data
+
+Scenarios: a fresh day; the identical file reloaded under a new name; the file with 1%
+of its values changed (the reloads start from the day already in fund_data, put there
+untimed). After each run the table is compared with the expected rows computed by an
+independent reference (bench/reference.py): exact decimals, exact text. A tool that
+loses values is marked so. Writes bench/results/compare.{json,md,png}. Nothing is
+asserted: the figures are for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import loader  # noqa: E402,F401  (allocator settings before Polars)
+from bench.reference import expected_rows, write_clean  # noqa: E402
+from loader import sql  # noqa: E402
+from loader.db import DbConfig, connect  # noqa: E402
+from loader.dbserver import ThrowawayServer  # noqa: E402
+from loader.migrate import migrate  # noqa: E402
+from loader.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.stage import StagingDir  # noqa: E402
+
+TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
+LABELS = {
+    "fundsync": "fund-data-sync load",
+    "rowwise": "row-at-a-time (csv + Decimal, executemany ODKU)",
+    "awswrangler": "awswrangler to_sql (pandas, upsert_duplicate_key)",
+    "ceiling": "ceiling: raw LOAD DATA of clean rows",
+}
+SCENARIOS = {
+    "fresh": ("a fresh day", "raw/sql_server/fund_data/2025-12-09/day.csv"),
+    "reload": ("identical file, new name", "raw/sql_server/fund_data/2025-12-09/day-copy.csv"),
+    "changed": ("1% of values changed", "raw/sql_server/fund_data/2025-12-09/day-fix.csv"),
+}
+PEERS_PYTHON = HERE / "peers" / ".venv" / "bin" / "python"
+
+
+def peers_python() -> Path:
+    """The peers' own environment (bench/peers), made with the project's uv on first use."""
+    if not PEERS_PYTHON.exists():
+        uv = ROOT / ".tools" / "bin" / "uv"
+        subprocess.run(
+            [str(uv), "sync", "--frozen", "--quiet", "--project", str(HERE / "peers")],
+            check=True,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON": sys.executable},
+        )
+    return PEERS_PYTHON
+
+
+def fresh_database(admin: DbConfig, name: str) -> DbConfig:
+    conn = connect(admin)
+    cur = conn.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    conn.commit()
+    conn.close()
+    config = admin.with_database(name)
+    conn = connect(config)
+    migrate(conn)
+    conn.close()
+    return config
+
+
+def drop_database(admin: DbConfig, name: str) -> None:
+    conn = connect(admin)
+    conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    conn.commit()
+    conn.close()
+
+
+def load_clean(config: DbConfig, clean: Path, key: str) -> None:
+    """Put clean rows into fund_data with LOAD DATA (untimed set-up and the expected tables)."""
+    conn = connect(config, staging_dir=clean.parent)
+    cur: Any = conn.cursor()
+    cur.execute(sql.SET_LINEAGE, (key,))
+    cur.execute(sql.load_data_into_target(), (str(clean),))
+    conn.commit()
+    conn.close()
+
+
+def compare(config: DbConfig, expected: DbConfig) -> dict[str, int]:
+    """Rows missing, extra and differing (exact decimal, exact text) against the expected table."""
+    mine, theirs = f"{config.database}.fund_data", f"{expected.database}.fund_data"
+    keys = "USING (d_trade, stock, ticker, col_code)"
+    same = "f.value_numeric <=> e.value_numeric AND BINARY f.value_text <=> BINARY e.value_text"
+    conn = connect(config)
+    cur: Any = conn.cursor()
+    out = {}
+    for name, statement in {
+        "missing": f"SELECT COUNT(*) FROM {theirs} e LEFT JOIN {mine} f {keys} WHERE f.d_trade IS NULL",
+        "extra": f"SELECT COUNT(*) FROM {mine} f LEFT JOIN {theirs} e {keys} WHERE e.d_trade IS NULL",
+        "differing": f"SELECT COUNT(*) FROM {mine} f JOIN {theirs} e {keys} WHERE NOT ({same})",
+    }.items():
+        cur.execute(statement)
+        out[name] = int(cur.fetchone()[0])
+    conn.commit()
+    conn.close()
+    return out
+
+
+def run_tool(tool: str, url: str, path: Path, key: str) -> dict[str, Any]:
+    """The tool in a process of its own, which reports its own peak RSS (VmHWM)."""
+    python = peers_python() if tool == "awswrangler" else Path(sys.executable)
+    command = [
+        str(python),
+        str(HERE / "tools.py"),
+        tool,
+        "--db",
+        url,
+        "--file",
+        str(path),
+        "--key",
+        key,
+    ]
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True) as process,
+    ):
+        assert process.stdout is not None
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{tool} failed:\n{errors.read().decode()[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    result.setdefault("peak_rss_mb", usage.ru_maxrss / 1024)
+    return result
+
+
+def machine(admin: DbConfig) -> str:
+    conn = connect(admin)
+    cur: Any = conn.cursor()
+    cur.execute("SELECT VERSION()")
+    version = cur.fetchone()[0]
+    conn.close()
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, MariaDB {version}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big", action="store_true", help="10,000,000 rows")
+    parser.add_argument("--seed", type=int, default=20251209)
+    parser.add_argument(
+        "--db", help="an admin URL of the server to use (default: a throwaway MariaDB)"
+    )
+    parser.add_argument("--tools", nargs="+", default=TOOLS, choices=TOOLS)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="where the results go")
+    args = parser.parse_args()
+    rows = 10_000_000 if args.big else args.rows
+    tools = [t for t in TOOLS if t in args.tools]
+
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    export = data / f"compare_{rows}_{args.seed}.csv"
+    if not export.exists():
+        print(f"generating {export.name} ...", flush=True)
+        write_export(export, ExportSpec(rows=rows, seed=args.seed))
+    changed = changed_copy(export, data / f"compare_{rows}_{args.seed}_changed.csv")
+    inputs = {"fresh": export, "reload": export, "changed": changed}
+
+    server = None if args.db else ThrowawayServer().start()
+    admin = DbConfig.from_url(args.db or server.url)  # type: ignore[union-attr]
+    results: list[dict[str, Any]] = []
+    try:
+        described = machine(admin)
+        with StagingDir() as clean_dir:
+            print("computing the expected rows with the reference ...", flush=True)
+            clean = {}
+            expected = {}
+            for name, source in (("day", export), ("changed", changed)):
+                clean[name] = clean_dir.path / f"{name}.tsv"
+                write_clean(expected_rows(source), clean[name])
+                expected[name] = fresh_database(admin, f"bench_expected_{name}")
+                load_clean(expected[name], clean[name], "expected")
+            for scenario in args.scenarios:
+                title, key = SCENARIOS[scenario]
+                truth = expected["changed" if scenario == "changed" else "day"]
+                for tool in tools:
+                    database = f"bench_{tool}_{scenario}"
+                    config = fresh_database(admin, database)
+                    url = _url(args.db or server.url, database)  # type: ignore[union-attr]
+                    if tool == "ceiling":
+                        path = clean["changed" if scenario == "changed" else "day"]
+                    else:
+                        path = inputs[scenario]
+                        if scenario != "fresh":
+                            load_clean(config, clean["day"], SCENARIOS["fresh"][1])
+                    outcome = run_tool(tool, url, path, key)
+                    check = compare(config, truth)
+                    drop_database(admin, database)
+                    row = {
+                        "scenario": scenario,
+                        "scenario_title": title,
+                        "tool": tool,
+                        "label": LABELS[tool],
+                        "rows": rows,
+                        "seconds": round(outcome["seconds"], 3),
+                        "process_seconds": round(outcome["process_seconds"], 3),
+                        "rows_per_second": round(rows / outcome["seconds"]),
+                        "peak_rss_mb": round(outcome["peak_rss_mb"], 1),
+                        "exact": not any(check.values()),
+                        **check,
+                        "detail": {
+                            k: v
+                            for k, v in outcome.items()
+                            if k not in ("seconds", "process_seconds", "peak_rss_mb", "rows")
+                        },
+                    }
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+            for name in expected:
+                drop_database(admin, f"bench_expected_{name}")
+    finally:
+        if server is not None:
+            server.stop()
+
+    add_ratios(results)
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": described,
+        "rows": rows,
+        "seed": args.seed,
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "compare.json").write_text(json.dumps(record, indent=2) + "\n")
+    table = markdown(record)
+    (args.out / "compare.md").write_text(table)
+    chart(record, args.out / "compare.png")
+    print("\n" + table)
+    return 0
+
+
+def _url(base: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def add_ratios(results: list[dict[str, Any]]) -> None:
+    """x ceiling (time over the ceiling's time) and fund-data-sync's speed-up over each tool."""
+    by = {(r["scenario"], r["tool"]): r for r in results}
+    for r in results:
+        ceiling = by.get((r["scenario"], "ceiling"))
+        ours = by.get((r["scenario"], "fundsync"))
+        r["x_ceiling"] = round(r["seconds"] / ceiling["seconds"], 2) if ceiling else None
+        r["fundsync_speedup"] = round(r["seconds"] / ours["seconds"], 2) if ours else None
+
+
+def markdown(record: dict[str, Any]) -> str:
+    lines = [
+        f"Side by side: {record['rows']:,} rows, one run, one server ({record['machine']}; "
+        f"{record['when']}). Time is from opening the file to the commit; peak RSS is the "
+        "tool's own process. x ceiling: time over the raw LOAD DATA of the clean rows into an "
+        "empty table. fund-data-sync faster by: this tool's time over fund-data-sync's.",
+        "",
+        "| scenario | tool | rows/s | seconds | peak RSS MB | x ceiling | fund-data-sync faster by | correct |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in record["results"]:
+        if r["exact"]:
+            correct = "exact"
+        else:
+            parts = [f"{r[k]:,} {k}" for k in ("differing", "missing", "extra") if r[k]]
+            correct = "**WRONG**: " + ", ".join(parts)
+            if r["tool"] == "awswrangler":
+                correct += " (values through float64)"
+        speedup = "" if r["tool"] in ("fundsync", "ceiling") else f"{r['fundsync_speedup']:.1f}x"
+        lines.append(
+            f"| {r['scenario_title']} | {r['label']} | {r['rows_per_second']:,} | "
+            f"{r['seconds']:.2f} | {r['peak_rss_mb']:,.0f} | "
+            f"{r['x_ceiling']:.2f} | {speedup} | {correct} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(record: dict[str, Any], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = record["results"]
+    scenarios = list(dict.fromkeys(r["scenario_title"] for r in results))
+    tools = list(dict.fromkeys(r["tool"] for r in results))
+    colours = {
+        "ceiling": "#9e9e9e",
+        "fundsync": "#1b7f3b",
+        "rowwise": "#c77c02",
+        "awswrangler": "#2a5ea8",
+    }
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 1.1 * len(scenarios) * len(tools) / 2))
+    height = 0.8 / len(tools)
+    for i, scenario in enumerate(scenarios):
+        for j, tool in enumerate(tools):
+            row = next(
+                (r for r in results if r["scenario_title"] == scenario and r["tool"] == tool), None
+            )
+            if row is None:
+                continue
+            y = i + j * height
+            ax.barh(
+                y,
+                row["rows_per_second"],
+                height=height * 0.9,
+                color=colours.get(tool, "#555"),
+                hatch="//" if not row["exact"] else None,
+                edgecolor="white" if row["exact"] else "#b00020",
+                label=LABELS[tool] if i == 0 else None,
+            )
+            note = f" {row['rows_per_second']:,}/s, {row['x_ceiling']:.2f}x ceiling"
+            if not row["exact"]:
+                note += f"  WRONG: {row['differing'] + row['missing'] + row['extra']:,} rows"
+            ax.text(row["rows_per_second"], y, note, va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(scenarios))])
+    ax.set_yticklabels(scenarios)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows per second (log scale; hatched = wrong values)")
+    ax.set_title(f"Loading {record['rows']:,} rows into fund_data, one server", fontsize=11)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(right=max(r["rows_per_second"] for r in results) * 20)
+    fig.text(0.01, 0.01, record["machine"], fontsize=7, color="#555")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
