@@ -19,8 +19,13 @@ test-aws *ARGS:
 test *ARGS:
     .venv/bin/python -m pytest {{ARGS}}
 
-# micro-benchmarks per stage, saved for --benchmark-compare
+# side by side with the peers and the LOAD DATA ceiling (1M rows; --big for 10M, --repeat N)
 bench *ARGS:
+    .venv/bin/python bench/compare.py {{ARGS}}
+
+# micro-benchmarks per stage (decode, parse, dedup, staging write, LOAD DATA, merge), saved;
+# compare with the previous run: just bench-stages --benchmark-compare
+bench-stages *ARGS:
     .venv/bin/python -m pytest bench -p no:cacheprovider --benchmark-only --benchmark-autosave --benchmark-storage=bench/results/pytest-benchmark {{ARGS}}
 
 # parse-stage throughput and peak memory at scale (default 1M and 10M rows)

@@ -179,9 +179,15 @@ def write_export(path: str | Path, spec: ExportSpec) -> Path:
     return path
 
 
-def changed_copy(source: Path, target: Path, share: float = 0.01) -> Path:
-    """A copy of an export with about ``share`` of its plain numbers changed (a correction file)."""
-    step = max(int(1 / share), 1)
+def changed_copy(source: Path, target: Path, share: float = 0.01, seed: int = 1) -> Path:
+    """A copy of an export with about ``share`` of its plain numbers changed (a correction file).
+
+    The changed lines are picked at random (deterministically by ``seed``), so
+    every col_code is corrected in about the same share. A change appends a
+    digit: a value with 12 decimals then has 13, which DECIMAL(38,12) cannot
+    hold exactly (the contract stores it as text; a loader that rounds is wrong).
+    """
+    rnd = random.Random(seed)
     with (
         open(source, encoding="utf-8", newline="") as src,
         open(target, "w", encoding="utf-8", newline="") as out,
@@ -189,7 +195,7 @@ def changed_copy(source: Path, target: Path, share: float = 0.01) -> Path:
         for i, line in enumerate(src):
             body = line.rstrip("\r\n")
             head, _, value = body.rpartition(",")
-            if i and i % step == 0 and value[-1:].isdigit():
+            if i and rnd.random() < share and value[-1:].isdigit():
                 line = f"{head},{value}9{line[len(body) :]}"
             out.write(line)
     return target

@@ -88,10 +88,7 @@ def delete_unchanged_from_stage() -> str:
     A multi-table DELETE takes shared locks on the fund_data rows it reads,
     also under READ COMMITTED, so they stay as judged until the commit.
     """
-    same = (
-        "f.value_numeric <=> s.value_numeric "
-        "AND BINARY f.value_text <=> BINARY s.value_text"
-    )
+    same = "f.value_numeric <=> s.value_numeric AND BINARY f.value_text <=> BINARY s.value_text"
     return (
         f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
         f"USING (d_trade, stock, ticker, col_code) WHERE {same}"

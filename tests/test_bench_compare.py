@@ -1,0 +1,96 @@
+"""The side-by-side benchmark's harness, on a small export: it must tell exact from wrong.
+
+Speed is not asserted (figures are for people); what is asserted is that the
+harness measures every tool, that its correctness column catches a loader
+that goes through float (awswrangler) or rounds (row-at-a-time on values
+with 13 decimals), and that it writes its table, JSON and chart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.reference import Unsupported, expected_rows, write_clean
+from loader.parse import parse_file
+from loader.samples import ExportSpec, changed_copy, write_export
+from tests.test_cli_db import plain_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_reference_agrees_with_the_loader_on_generated_exports(tmp_path):
+    export = write_export(tmp_path / "e.csv", ExportSpec(rows=20_000, seed=5, days=2))
+    changed = changed_copy(export, tmp_path / "c.csv")
+    for path in (export, changed):
+        reference = expected_rows(path)
+        parsed = parse_file(path).to_arrow().to_pylist()
+        mine = {
+            (str(r["d_trade"]), r["stock"], r["ticker"], r["col_code"]): (
+                None if r["value_numeric"] is None else format(r["value_numeric"], "f"),
+                r["value_text"],
+            )
+            for r in parsed
+        }
+        assert mine == reference
+    # the changed copy has values with 13 decimals: text, not rounded
+    import re
+
+    long = [
+        t for _, t in expected_rows(changed).values() if t and re.fullmatch(r"-?\d+\.\d{13}", t)
+    ]
+    assert long
+    assert write_clean(expected_rows(export), tmp_path / "clean.tsv") == len(expected_rows(export))
+
+
+def test_the_reference_refuses_what_it_does_not_implement(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('d_trade,stock,ticker,col_code,value\n2025-12-09,S,T,C,"1,234.5"\n')
+    with pytest.raises(Unsupported):
+        expected_rows(path)
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
+    out = tmp_path / "results"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "compare.py"),
+            "--rows",
+            "3000",
+            "--seed",
+            "11",
+            "--db",
+            plain_url(db),
+            "--out",
+            str(out),
+            "--settle",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    record = json.loads((out / "compare.json").read_text())
+    results = {(r["scenario"], r["tool"]): r for r in record["results"]}
+    assert len(results) == 12
+    for scenario in ("fresh", "reload", "changed"):
+        assert results[(scenario, "fundsync")]["exact"]
+        assert results[(scenario, "ceiling")]["exact"]
+        assert results[(scenario, "ceiling")]["x_ceiling"] == 1.0
+        wrangled = results[(scenario, "awswrangler")]
+        assert not wrangled["exact"] and wrangled["differing"] > 0  # float64 loses digits
+        assert wrangled["peak_rss_mb"] > 0 and wrangled["rows_per_second"] > 0
+    assert results[("fresh", "rowwise")]["exact"]
+    assert not results[("changed", "rowwise")]["exact"]  # 13 decimals rounded by DECIMAL(38,12)
+    table = (out / "compare.md").read_text()
+    assert "**WRONG**" in table and "| a fresh day | fund-data-sync load |" in table
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
