@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from loader.result import KEY_COLUMNS
@@ -54,11 +55,11 @@ def _escaped(column: str) -> pl.Expr:
 def staging_frame(rows: pl.DataFrame, sort: bool = True) -> pl.DataFrame:
     """The rows as the text the staging file holds, in key order when ``sort``."""
     if sort:
-        rows = rows.sort("d_trade", *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS[1:]))
+        rows = key_sorted(rows)
     exprs = [pl.col("d_trade").dt.to_string("%Y-%m-%d")]
     for column in (*KEY_COLUMNS[1:], "value_text"):
-        text = rows[column].cast(pl.String)
-        if text.drop_nulls().unique().str.contains(_NEEDS_ESCAPE).any():
+        distinct = rows[column].drop_nulls().unique()  # categories: far fewer than rows
+        if distinct.cast(pl.String).str.contains(_NEEDS_ESCAPE).any():
             exprs.append(_escaped(column).alias(column))
         else:
             exprs.append(pl.col(column).cast(pl.String))
@@ -66,6 +67,43 @@ def staging_frame(rows: pl.DataFrame, sort: bool = True) -> pl.DataFrame:
     return rows.select(exprs).select(
         "d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text"
     )
+
+
+def key_sorted(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows in key order (day, then the key strings byte for byte, as the primary key).
+
+    The key is packed into one 64-bit integer, each string column as the
+    rank of its value among the column's distinct values, and sorted once:
+    about a third faster than sorting four columns with three of strings.
+    Keys too wide to pack are sorted the plain way.
+    """
+    if rows.height < 2:
+        return rows
+    days = rows["d_trade"].to_physical().to_numpy().astype(np.int64)
+    days -= days.min()
+    packed = days.astype(np.uint64)
+    bits = max(int(days.max()).bit_length(), 1)
+    for column in KEY_COLUMNS[1:]:
+        ranks, distinct = _lexical_ranks(rows[column])
+        width = max((distinct - 1).bit_length(), 1)
+        bits += width
+        if bits > 64:
+            return rows.sort("d_trade", *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS[1:]))
+        packed = (packed << np.uint64(width)) | ranks
+    return rows[pl.Series(packed).arg_sort()]
+
+
+def _lexical_ranks(column: pl.Series) -> tuple[np.ndarray, int]:
+    """Each value's rank among the column's distinct values in code-point (= UTF-8 byte) order."""
+    if column.dtype != pl.Categorical:
+        column = column.cast(pl.String).cast(pl.Categorical)
+    codes = column.to_physical()
+    distinct = pl.DataFrame({"code": codes, "text": column.cast(pl.String)}).unique("code")
+    ordered = distinct.sort("text")
+    physical = codes.to_numpy()
+    lookup = np.zeros(int(physical.max()) + 1, dtype=np.uint64)
+    lookup[ordered["code"].to_numpy()] = np.arange(ordered.height, dtype=np.uint64)
+    return lookup[physical], ordered.height
 
 
 def write_staging_file(rows: pl.DataFrame, path: Path, sort: bool = True) -> int:
