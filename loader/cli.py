@@ -11,7 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loader import __version__
 from loader.errors import (
@@ -21,6 +23,11 @@ from loader.errors import (
     LoaderError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from loader.backfill import Export
+    from loader.db import DbConfig
+
 from loader.settings import (
     ENV,
     PIPELINE_ENV,
@@ -129,6 +136,65 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(load)
     _parse_options(load)
     load.set_defaults(func=_cmd_load)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="load many exports from a folder or an S3 prefix: parallel, ordered, resumable",
+        description="Load every export under SOURCE (a folder, or s3://bucket/prefix) in "
+        "trade-date order: --workers processes parse ahead while at most --db-concurrency "
+        "merges run. The ledger is the checkpoint: run the same command again after an "
+        "interruption and it loads only what is missing. Exit status 0 when every file "
+        "loaded or was already loaded, 1 when any was rejected or failed, 130 when "
+        "interrupted.",
+    )
+    backfill.add_argument("source", metavar="SOURCE", help="a folder, or s3://bucket/prefix")
+    backfill.add_argument("--since", type=_day, help="first trade date (YYYY-MM-DD) to load")
+    backfill.add_argument("--until", type=_day, help="last trade date (YYYY-MM-DD) to load")
+    backfill.add_argument(
+        "--glob",
+        action="append",
+        help="file name or relative path pattern (repeatable; default *.csv and *.csv.gz)",
+    )
+    backfill.add_argument(
+        "--order",
+        choices=["trade-date", "name"],
+        default="trade-date",
+        help="load order (default trade-date: a later export wins over an earlier one)",
+    )
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="list what would load and what the ledger has"
+    )
+    backfill.add_argument(
+        "--workers", type=int, help="processes that parse ahead (default: cores - 1, at least 1)"
+    )
+    backfill.add_argument(
+        "--db-concurrency",
+        type=int,
+        default=1,
+        help="merges running at once (default 1: the database is the bottleneck)",
+    )
+    backfill.add_argument("--force", action="store_true", help="reload what is already loaded")
+    backfill.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    backfill.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "none"],
+        default="auto",
+        help="a live bar on a terminal, plain lines otherwise (auto)",
+    )
+    backfill.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        help="seconds between plain progress lines (10)",
+    )
+    backfill.add_argument(
+        "--enqueue",
+        metavar="QUEUE_URL",
+        help="send one S3 notification per object to the pipeline's queue instead of loading",
+    )
+    _db_option(backfill)
+    _parse_options(backfill)
+    backfill.set_defaults(func=_cmd_backfill)
 
     worker = commands.add_parser(
         "worker",
@@ -348,6 +414,106 @@ def _load_line(r: dict[str, object]) -> str:
         f"{r['status']!s:<9} {n('rows_merged'):>10} {n('inserted'):>10} {n('updated'):>9} "
         f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  {r['source']}"  # type: ignore[arg-type]
     )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import signal
+
+    from loader.backfill import DEFAULT_GLOBS, Backfill, default_workers, discover, enqueue
+    from loader.db import DbConfig
+    from loader.progress import BackfillProgress, summary_table
+    from loader.settings import PipelineSettings
+
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError("--since is after --until")
+    globs = tuple(args.glob) if args.glob else DEFAULT_GLOBS
+    exports = discover(args.source, globs, args.since, args.until, args.order)
+    if args.enqueue:
+        if args.dry_run:
+            for export in exports:
+                print(f"would enqueue {export.source}")
+            return EXIT_OK
+        sent = enqueue(exports, args.enqueue)
+        print(f"enqueued {sent} message(s) to {args.enqueue}")
+        return EXIT_OK
+    config = DbConfig.from_env(args.db)
+    settings = PipelineSettings.from_env()
+    if args.dry_run:
+        return _backfill_dry_run(exports, config, _settings(args), args.json)
+    progress = BackfillProgress(
+        exports,
+        mode=args.progress if args.progress != "none" else "off",
+        interval=args.progress_interval,
+    )
+    runner = Backfill(
+        config,
+        _settings(args),
+        workers=args.workers or default_workers(),
+        db_concurrency=args.db_concurrency,
+        force=args.force,
+        max_object_bytes=settings.max_object_bytes,
+        work_dir=settings.work_dir,
+        listener=progress,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        if runner.stopping:
+            raise KeyboardInterrupt
+        print("fundsync: stopping after the merges under way (again to stop now)", file=sys.stderr)
+        runner.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        summary = runner.run(exports)
+    except KeyboardInterrupt:
+        print("fundsync: stopped; run the same command again to resume", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False, default=str))
+    else:
+        summary_table(summary)
+    if summary.interrupted:
+        return 130
+    return EXIT_OK if summary.ok else EXIT_REJECTED
+
+
+def _backfill_dry_run(
+    exports: list[Export], config: DbConfig, settings: ParseSettings, as_json: bool
+) -> int:
+    from loader.backfill import ledger_state
+
+    states = ledger_state(exports, config)
+    counts: dict[str, int] = {}
+    for export, state in zip(exports, states, strict=True):
+        counts[state] = counts.get(state, 0) + 1
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "source": export.source,
+                        "key": export.key,
+                        "trade_date": export.trade_date,
+                        "size": export.size,
+                        "ledger": state,
+                    },
+                    default=str,
+                )
+            )
+        else:
+            day = export.trade_date.isoformat() if export.trade_date else "(no date)"
+            print(f"{day:<11} {export.size:>14,}  {state:<28} {export.source}")
+    if not as_json:
+        parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        print(f"{len(exports)} export(s): {parts or 'none'}")
+    return EXIT_OK
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

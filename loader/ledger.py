@@ -122,3 +122,22 @@ def record_skip_of(conn: MySQLConnectionAbstract, earlier_id: int) -> int:
     cur.close()
     conn.commit()
     return ledger_id
+
+
+def loaded_sources(
+    conn: MySQLConnectionAbstract, keys: list[str]
+) -> list[tuple[str, str, str | None]]:
+    """(source key, content hash, object version) of every successful load of these keys."""
+    if not keys:
+        return []
+    hashes = [hashlib.sha256(k.encode("utf-8")).hexdigest() for k in keys]
+    marks = ", ".join(["%s"] * len(hashes))
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT source_key, content_hash, object_version FROM {LEDGER_TABLE} "
+        f"WHERE status = 'loaded' AND source_key_hash IN ({marks})",
+        hashes,
+    )
+    rows = [(str(k), str(h), None if v is None else str(v)) for k, h, v in cur.fetchall()]
+    cur.close()
+    return rows
