@@ -36,6 +36,10 @@ bench-parse *ROWS="1000000 10000000":
 bench-load ROWS="1000000":
     .venv/bin/python bench/load_bench.py --rows {{ROWS}}
 
+# backfill throughput: 30 daily files of 200k rows vs one by one and the ceiling
+bench-backfill *ARGS:
+    .venv/bin/python bench/backfill_bench.py {{ARGS}}
+
 # Lambda image: cold import and first invocation in fresh processes, installed size
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}

@@ -1,0 +1,3 @@
+output "notification_id" {
+  value = aws_s3_bucket_notification.exports.id
+}
