@@ -12,6 +12,8 @@ module "queue" {
   source                   = "../modules/etl_queue"
   name                     = "fundsync-exports"
   environment              = var.environment
+  region                   = var.region
+  account_id               = var.account_id
   consumer_timeout_seconds = var.function_timeout_seconds
   tags                     = local.tags
 }

@@ -9,13 +9,20 @@ locals {
   dlq_name           = "${var.name}-dlq${local.suffix}"
   visibility_timeout = coalesce(var.visibility_timeout_seconds, 6 * var.consumer_timeout_seconds)
   alarm_topic_arn    = var.alarm_topic_arn != null ? var.alarm_topic_arn : aws_sns_topic.alarms[0].arn
+  # Built from the names, so policies and the redrive policy are known at plan time and
+  # the plan can be checked (infra/policies) before anything exists.
+  queue_arn = "arn:aws:sqs:${var.region}:${var.account_id}:${local.queue_name}"
+  dlq_arn   = "arn:aws:sqs:${var.region}:${var.account_id}:${local.dlq_name}"
+  queue_url = "https://sqs.${var.region}.amazonaws.com/${var.account_id}/${local.queue_name}"
+  dlq_url   = "https://sqs.${var.region}.amazonaws.com/${var.account_id}/${local.dlq_name}"
 }
 
 resource "aws_sqs_queue" "dlq" {
-  name                      = local.dlq_name
-  message_retention_seconds = var.dlq_retention_seconds
-  sqs_managed_sse_enabled   = true
-  tags                      = var.tags
+  name                       = local.dlq_name
+  message_retention_seconds  = var.dlq_retention_seconds
+  visibility_timeout_seconds = 300 # fundsync dlq inspect/replay hold what they read this long at most
+  sqs_managed_sse_enabled    = true
+  tags                       = var.tags
 }
 
 resource "aws_sqs_queue" "main" {
@@ -25,10 +32,11 @@ resource "aws_sqs_queue" "main" {
   receive_wait_time_seconds  = 20
   sqs_managed_sse_enabled    = true
   redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    deadLetterTargetArn = local.dlq_arn
     maxReceiveCount     = var.max_receive_count
   })
-  tags = var.tags
+  tags       = var.tags
+  depends_on = [aws_sqs_queue.dlq]
 
   lifecycle {
     precondition {
@@ -38,11 +46,14 @@ resource "aws_sqs_queue" "main" {
   }
 }
 
+# Only the main queue may use this DLQ. (moto does not echo the attribute back, and the
+# provider waits for it: tests/fixtures/terraform/live_moto turns it off.)
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  count     = var.restrict_dlq_sources ? 1 : 0
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.main.arn]
+    sourceQueueArns   = [local.queue_arn]
   })
 }
 

@@ -1,9 +1,10 @@
 output "queue_arn" {
-  value = aws_sqs_queue.main.arn
+  value = local.queue_arn
 }
 
 output "queue_url" {
-  value = aws_sqs_queue.main.id
+  value      = local.queue_url
+  depends_on = [aws_sqs_queue.main]
 }
 
 output "queue_name" {
@@ -11,11 +12,12 @@ output "queue_name" {
 }
 
 output "dlq_arn" {
-  value = aws_sqs_queue.dlq.arn
+  value = local.dlq_arn
 }
 
 output "dlq_url" {
-  value = aws_sqs_queue.dlq.id
+  value      = local.dlq_url
+  depends_on = [aws_sqs_queue.dlq]
 }
 
 output "visibility_timeout_seconds" {

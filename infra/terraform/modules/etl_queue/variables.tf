@@ -12,6 +12,15 @@ variable "environment" {
   }
 }
 
+variable "region" {
+  description = "The queues' region (their ARNs are known at plan time, for the policy checks)."
+  type        = string
+}
+
+variable "account_id" {
+  type = string
+}
+
 variable "consumer_timeout_seconds" {
   description = "The consuming function's timeout; the visibility timeout is at least six times it."
   type        = number
@@ -64,4 +73,10 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "restrict_dlq_sources" {
+  description = "Allow only the main queue to use the DLQ (a redrive allow policy)."
+  type        = bool
+  default     = true
 }
