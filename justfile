@@ -44,13 +44,30 @@ bench-backfill *ARGS:
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
 
+# docs/runbook.md: init (state backend from backend-ENV.hcl) and plan to plan.bin;
+# terraform init, plan and the policy check (infra/policies): a denied plan fails here
+infra-plan ENV="dev" *ARGS:
+    cd infra/terraform/environments/{{ENV}} && terraform init -input=false -backend-config=../backend-{{ENV}}.hcl
+    cd infra/terraform/environments/{{ENV}} && terraform plan -input=false -out=plan.bin {{ARGS}}
+    cd infra/terraform/environments/{{ENV}} && terraform show -json plan.bin > plan.json
+    .venv/bin/python infra/check_plan.py infra/terraform/environments/{{ENV}}/plan.json
+
+# apply the plan that infra-plan made and checked (nothing else)
+infra-apply ENV="dev":
+    .venv/bin/python infra/check_plan.py infra/terraform/environments/{{ENV}}/plan.json
+    cd infra/terraform/environments/{{ENV}} && terraform apply -input=false plan.bin
+
+# Terraform formatted, valid and policy-checked offline, and the live apply to moto
+test-infra *ARGS:
+    .venv/bin/python -m pytest tests/test_infra.py {{ARGS}}
+
 lint:
-    .venv/bin/ruff check loader tests bench
-    .venv/bin/ruff format --check loader tests bench
+    .venv/bin/ruff check loader tests bench infra
+    .venv/bin/ruff format --check loader tests bench infra
 
 fmt:
-    .venv/bin/ruff format loader tests bench
-    .venv/bin/ruff check --fix loader tests bench
+    .venv/bin/ruff format loader tests bench infra
+    .venv/bin/ruff check --fix loader tests bench infra
 
 typecheck:
     .venv/bin/mypy

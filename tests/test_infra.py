@@ -10,10 +10,12 @@ registry. A machine without them fails these tests with a message saying what is
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "infra" / "terraform"
 POLICIES = ROOT / "infra" / "policies"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "terraform"
+CHECK_PLAN = ROOT / "infra" / "check_plan.py"
+_spec = importlib.util.spec_from_file_location("check_plan", CHECK_PLAN)
+assert _spec and _spec.loader
+check_plan = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_plan)
 OFFLINE_PROVIDER = """
 provider "aws" {
   access_key                  = "offline"
@@ -40,7 +47,7 @@ def terraform() -> str:
     if not found:
         pytest.fail(
             "terraform is not installed: the infra tests need the terraform CLI on PATH "
-            "(1.5 or newer) and the hashicorp/aws provider in a filesystem mirror "
+            "(1.10 or newer) and the hashicorp/aws provider in a filesystem mirror "
             "(/opt/tf-plugins, or set TF_PLUGIN_MIRROR)",
             pytrace=False,
         )
@@ -89,7 +96,7 @@ def tf(
 
 
 def plan_json(env: dict[str, str], root: Path) -> dict:
-    tf(env, root, "init", "-input=false", "-backend=false")
+    tf(env, root, "init", "-input=false")  # a local backend (override file) where S3 is set
     tf(env, root, "plan", "-input=false", "-out=plan.bin")
     shown = subprocess.run(
         [terraform(), "show", "-json", "plan.bin"],
@@ -103,19 +110,8 @@ def plan_json(env: dict[str, str], root: Path) -> dict:
 
 
 def evaluate(plan: dict) -> tuple[list[str], list[str]]:
-    """The policies' deny and warn messages for a plan (regopy: rego-cpp from PyPI)."""
-    from regopy import Interpreter
-
-    rego = Interpreter()
-    for module in sorted(POLICIES.glob("*.rego")):
-        rego.add_module(module.stem, module.read_text())
-    rego.set_input(plan)
-    output = json.loads(
-        str(
-            rego.query("deny := data.fundsync.terraform.deny; warn := data.fundsync.terraform.warn")
-        )
-    )
-    return sorted(output["bindings"]["deny"]), sorted(output["bindings"]["warn"])
+    """The policies' deny and warn messages, by the runbook's own checker."""
+    return check_plan.evaluate(plan)
 
 
 def copy_terraform(tmp_path: Path) -> Path:
@@ -147,12 +143,30 @@ def test_each_environment_validates(tf_env, tmp_path, environment):
 def dev_plan(tf_env, tmp_path_factory) -> dict:
     root = copy_terraform(tmp_path_factory.mktemp("dev")) / "environments" / "dev"
     (root / "provider_override.tf").write_text(OFFLINE_PROVIDER)
+    (root / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
     return plan_json(tf_env, root)
 
 
-def test_the_dev_plan_passes_every_policy(dev_plan):
+def test_the_dev_plan_passes_every_policy(dev_plan, tmp_path):
     deny, warn = evaluate(dev_plan)
     assert deny == [] and warn == []
+    (tmp_path / "plan.json").write_text(json.dumps(dev_plan))
+    run = subprocess.run(
+        [sys.executable, str(CHECK_PLAN), str(tmp_path / "plan.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0 and "policies pass" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_plan_checker_refuses_what_is_not_a_plan(tmp_path):
+    (tmp_path / "state.json").write_text(json.dumps({"format_version": "1.0", "values": {}}))
+    run = subprocess.run(
+        [sys.executable, str(CHECK_PLAN), str(tmp_path / "state.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "is not a plan" in run.stderr
 
 
 def test_the_dev_plan_has_the_promised_shape(dev_plan):
@@ -172,6 +186,11 @@ def test_the_dev_plan_has_the_promised_shape(dev_plan):
         "FUNDSYNC_REJECTS_BUCKET",
         "FUNDSYNC_TIME_ZONE",
     } <= set(env)
+    # Every setting Terraform hands the function is one the loader reads: a rename on
+    # either side fails here rather than silently in production.
+    source = "\n".join(p.read_text() for p in (ROOT / "loader").rglob("*.py"))
+    unread = [name for name in env if name.startswith("FUNDSYNC_") and name not in source]
+    assert unread == []
     assert (
         function["reserved_concurrent_executions"]
         >= mapping["scaling_config"][0]["maximum_concurrency"]
@@ -217,13 +236,21 @@ def test_each_rule_fires_on_a_deliberately_broken_plan(tf_env, tmp_path, case):
     kind, rule = BROKEN[case]
     root = tmp_path / case
     shutil.copytree(FIXTURES / "broken" / case, root)
-    deny, warn = evaluate(plan_json(tf_env, root))
+    plan = plan_json(tf_env, root)
+    deny, warn = evaluate(plan)
     fired = deny if kind == "deny" else warn
     assert fired and all(message.startswith(rule) for message in fired), (deny, warn)
     if kind == "warn":
         assert deny == []  # a warning never blocks
     else:
         assert warn == []
+    # The runbook's command: a deny blocks (exit 1), a warning is printed and passes.
+    (root / "plan.json").write_text(json.dumps(plan))
+    run = subprocess.run(
+        [sys.executable, str(CHECK_PLAN), str(root / "plan.json")], capture_output=True, text=True
+    )
+    assert run.returncode == (1 if kind == "deny" else 0), run.stdout + run.stderr
+    assert f"{kind.upper():<5} {rule}" in run.stdout
 
 
 @pytest.mark.aws

@@ -1,7 +1,10 @@
 # fund-data-sync, staging. Deploy: docs/runbook.md.
 
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.10"
+  # State in S3, configured at init: terraform init -backend-config=../backend-staging.hcl
+  # (docs/runbook.md). The tests plan offline with a local backend override.
+  backend "s3" {}
   required_providers {
     aws = {
       source  = "hashicorp/aws"
