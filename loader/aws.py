@@ -54,6 +54,20 @@ def client(service: str, region: str | None = None) -> Any:
         return boto3.session.Session().client(service, region_name=region, config=config)
 
 
+def queue_url_from_arn(arn: str) -> str:
+    """``arn:aws:sqs:REGION:ACCOUNT:NAME`` -> the queue's URL (the event names only the ARN).
+
+    The client sends the request to its own endpoint; SQS (and moto) read the account and
+    the name from the URL's path.
+    """
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
+        raise ValueError(f"not an SQS queue ARN: {arn!r}")
+    partition, region, account, name = parts[1], parts[3], parts[4], parts[5]
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
 def classify(error: BaseException, what: str) -> Exception:
     """Map a botocore error to :class:`SourceMissing` (permanent) or :class:`AwsError`."""
     from botocore.exceptions import BotoCoreError, ClientError

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-delay",
         type=int,
         help="seconds before a message that failed for a transient reason is seen again "
-        "(default: the queue's visibility timeout)",
+        "(default: the queue's visibility timeout) [FUNDSYNC_RETRY_DELAY_SECONDS]",
     )
     worker.add_argument(
         "--until-empty",
@@ -527,7 +527,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise ConfigError(f"no queue: give --queue-url or set {PIPELINE_ENV['queue_url']}")
     if not 0 <= args.wait <= 20:
         raise ConfigError("--wait must be between 0 and 20 seconds")
-    settings = PipelineSettings.from_env(dlq_url=args.dlq_url)
+    settings = PipelineSettings.from_env(dlq_url=args.dlq_url, retry_delay_seconds=args.retry_delay)
     config = DbConfig.from_env(args.db) if args.db else None
     telemetry = Telemetry(metrics=args.metrics, level=args.log_level)
     with Pipeline(settings, _settings(args), db=config, telemetry=telemetry) as pipeline:
@@ -536,7 +536,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             args.queue_url,
             wait_seconds=args.wait,
             visibility_timeout=args.visibility_timeout,
-            retry_delay=args.retry_delay,
+            retry_delay=settings.retry_delay_seconds,
             until_empty=args.until_empty,
         )
         worker.install_signal_handlers()

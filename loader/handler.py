@@ -7,7 +7,9 @@
 - ``done`` and ``rejected`` (already forwarded to the dead-letter queue)
   messages succeed, so Lambda deletes them;
 - ``retry`` messages raise :class:`RetryLater`, and Powertools lists exactly
-  their ids in ``batchItemFailures``: SQS redelivers only those.
+  their ids in ``batchItemFailures``: SQS redelivers only those, after
+  ``FUNDSYNC_RETRY_DELAY_SECONDS`` when it is set (their visibility is shortened),
+  else after the queue's visibility timeout.
 
 What lives across invocations of a warm container: the pipeline (its
 database connection and staging directory), the AWS clients, the logger and
@@ -30,6 +32,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from loader import aws
 from loader.pipeline import Deadline, MessageResult, Pipeline
 from loader.settings import PipelineSettings
 from loader.sqs import SqsMessage
@@ -77,6 +80,29 @@ def _remove_stale_work_dirs(parent: str | None) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def _delay_retry(pipe: Pipeline, queue_arn: str | None, message: SqsMessage) -> None:
+    """Bring a message that failed for a transient reason back after the retry delay.
+
+    Without it SQS redelivers after the queue's visibility timeout (six times the
+    function's timeout or more); best effort: if this call fails, that is what happens.
+    """
+    delay = pipe.settings.retry_delay_seconds
+    if delay is None or not queue_arn or not message.receipt_handle:
+        return
+    try:
+        pipe.sqs.change_message_visibility(
+            QueueUrl=aws.queue_url_from_arn(queue_arn),
+            ReceiptHandle=message.receipt_handle,
+            VisibilityTimeout=delay,
+        )
+    except Exception as error:
+        telemetry.warning(
+            "could not shorten the retry delay",
+            message_id=message.message_id,
+            error=str(aws.classify(error, "change_message_visibility")),
+        )
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS event in, ``{"batchItemFailures": [{"itemIdentifier": id}, ...]}`` out."""
     global _cold
@@ -93,8 +119,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _cold = False
 
     def record_handler(record: SQSRecord) -> str:
-        result = pipe.process(SqsMessage.from_lambda_record(record.raw_event), deadline)
+        message = SqsMessage.from_lambda_record(record.raw_event)
+        result = pipe.process(message, deadline)
         if result.verdict == "retry":
+            _delay_retry(pipe, record.event_source_arn, message)
             raise RetryLater(result)
         return result.verdict
 

@@ -188,6 +188,7 @@ PIPELINE_ENV = {
     "work_dir": "FUNDSYNC_WORK_DIR",
     "reserve_ms": "FUNDSYNC_RESERVE_MS",
     "planning_bytes_per_second": "FUNDSYNC_PLANNING_BYTES_PER_SECOND",
+    "retry_delay_seconds": "FUNDSYNC_RETRY_DELAY_SECONDS",
 }
 
 
@@ -209,6 +210,10 @@ class PipelineSettings:
     """Time kept back at the end of a Lambda invocation: a message is not started inside it."""
     planning_bytes_per_second: int = 4_000_000
     """Throughput assumed to judge whether an object can finish before the deadline."""
+    retry_delay_seconds: int | None = None
+    """Seconds before a message that failed for a transient reason is delivered again
+    (``ChangeMessageVisibility``); None leaves it to the queue's visibility timeout, which
+    for Lambda is at least six times the function's timeout."""
 
     def __post_init__(self) -> None:
         if self.max_object_bytes < 1:
@@ -217,6 +222,8 @@ class PipelineSettings:
             raise ConfigError("planning_bytes_per_second must be positive, reserve_ms >= 0")
         if not self.rejects_prefix or self.rejects_prefix.startswith("/"):
             raise ConfigError("rejects_prefix must be a key prefix such as 'rejects/'")
+        if self.retry_delay_seconds is not None and not 0 <= self.retry_delay_seconds <= 43_200:
+            raise ConfigError("retry_delay_seconds must be between 0 and 43200 (SQS's limit)")
 
     @classmethod
     def from_env(
@@ -228,7 +235,12 @@ class PipelineSettings:
         for name in ("dlq_url", "rejects_bucket", "rejects_prefix", "work_dir"):
             if v := env.get(PIPELINE_ENV[name], "").strip():
                 values[name] = v
-        for name in ("max_object_bytes", "reserve_ms", "planning_bytes_per_second"):
+        for name in (
+            "max_object_bytes",
+            "reserve_ms",
+            "planning_bytes_per_second",
+            "retry_delay_seconds",
+        ):
             if v := env.get(PIPELINE_ENV[name], "").strip():
                 try:
                     values[name] = int(v)

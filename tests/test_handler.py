@@ -229,6 +229,24 @@ def test_database_down_fails_exactly_those_messages_for_sqs_to_retry(
     assert len(retried) == 2 and all(r["error"]["type"] == "DatabaseError" for r in retried)
 
 
+@pytest.mark.parametrize("delay", [None, "0"])
+def test_a_retried_message_comes_back_after_the_retry_delay(handler, lake, db, monkeypatch, delay):
+    monkeypatch.setenv("FUNDSYNC_DB_URL", "mysql://root@127.0.0.1:1/nowhere?connect_timeout=2")
+    if delay is not None:
+        monkeypatch.setenv("FUNDSYNC_RETRY_DELAY_SECONDS", delay)
+    lake.clear()
+    lake.put("a.csv", GOOD)
+    messages = [SqsMessage.from_api(m) for m in lake.receive()]
+    assert len(messages) == 1
+    assert handler(lambda_event(messages, lake.queue_arn, "us-east-1")) == [messages[0].message_id]
+    back = lake.receive()
+    if delay is None:  # left to the queue's visibility timeout: still in flight
+        assert back == []
+    else:  # shortened to 0 s: at once, a second receive
+        assert [m["MessageId"] for m in back] == [messages[0].message_id]
+        assert back[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
 def test_a_message_that_cannot_finish_in_time_is_not_started(handler, lake, db, monkeypatch):
     monkeypatch.setenv("FUNDSYNC_RESERVE_MS", "20000")
     lake.put("late.csv", GOOD)

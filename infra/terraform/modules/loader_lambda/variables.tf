@@ -104,6 +104,16 @@ variable "db_secret_arn" {
   type        = string
 }
 
+variable "retry_delay_seconds" {
+  description = "A message that failed for a transient reason (database down, throttled) comes back after this, not after the queue's visibility timeout (6 x the function timeout)."
+  type        = number
+  default     = 120
+  validation {
+    condition     = var.retry_delay_seconds >= 0 && var.retry_delay_seconds <= 43200
+    error_message = "retry_delay_seconds must be between 0 and 43200 (SQS's limit)."
+  }
+}
+
 variable "time_zone" {
   type    = string
   default = "+07:00"
