@@ -247,11 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq = commands.add_parser(
         "dlq",
-        help="inspect or replay the dead-letter queue",
+        help="inspect, replay or drop dead-lettered messages",
         description="inspect: list dead-lettered messages with their sources and errors "
-        "(they stay in the queue). replay: move them back to the main queue.",
+        "(they stay in the queue). replay: move them back to the main queue. drop: delete "
+        "the chosen ones (their cause was dealt with elsewhere, e.g. a corrected export was "
+        "uploaded). --message-id and --error-type choose which; messages read but not "
+        "chosen stay. Exit status 1 when a --message-id was not found.",
     )
-    dlq.add_argument("action", choices=["inspect", "replay"])
+    dlq.add_argument("action", choices=["inspect", "replay", "drop"])
     dlq.add_argument(
         "--dlq-url",
         default=os.environ.get(PIPELINE_ENV["dlq_url"]),
@@ -261,7 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--queue-url",
         help="replay into this queue (default: the queue whose redrive policy names the DLQ)",
     )
-    dlq.add_argument("--max", type=int, default=100, help="at most this many messages (100)")
+    dlq.add_argument(
+        "--message-id",
+        action="append",
+        default=[],
+        help="only this message (repeatable; the ids inspect lists)",
+    )
+    dlq.add_argument(
+        "--error-type",
+        action="append",
+        default=[],
+        help="only messages with this error type (repeatable): FileRejected, SourceMissing, "
+        "MalformedMessage, RetriesExhausted, ...",
+    )
+    dlq.add_argument("--max", type=int, default=100, help="read at most this many messages (100)")
     dlq.add_argument("--json", action="store_true", help="one JSON object per message")
     dlq.set_defaults(func=_cmd_dlq)
 
@@ -549,16 +565,27 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 
     if not args.dlq_url:
         raise ConfigError(f"no dead-letter queue: give --dlq-url or set {PIPELINE_ENV['dlq_url']}")
+    select = dlq.Selection(frozenset(args.message_id), frozenset(args.error_type))
     if args.action == "inspect":
-        letters = dlq.inspect(args.dlq_url, limit=args.max)
+        letters = [x for x in dlq.inspect(args.dlq_url, limit=args.max) if select.matches(x)]
         verb = "in the dead-letter queue"
-    else:
-        letters = dlq.replay(args.dlq_url, args.queue_url, limit=args.max)
+    elif args.action == "replay":
+        letters = dlq.replay(args.dlq_url, args.queue_url, limit=args.max, select=select)
         verb = "replayed to the main queue"
+    else:
+        letters = dlq.drop(args.dlq_url, select, limit=args.max)
+        verb = "dropped from the dead-letter queue"
+    missing = sorted(select.message_ids - {letter.message_id for letter in letters})
+    if missing:
+        print(
+            f"fundsync: not found among the messages read (--max {args.max}): "
+            + ", ".join(missing),
+            file=sys.stderr,
+        )
     if args.json:
         for letter in letters:
             print(json.dumps(letter.to_dict(), ensure_ascii=False), flush=True)
-        return EXIT_OK
+        return EXIT_REJECTED if missing else EXIT_OK
     print(f"{len(letters)} message(s) {verb}")
     for letter in letters:
         print(f"- {letter.message_id} (sent {letter.sent_at}, received {letter.receive_count}x)")
@@ -567,7 +594,7 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
         print(f"    error:  {letter.error.get('error_type')}: {letter.error.get('error', '')}")
         if report := letter.error.get("rejects_report"):
             print(f"    report: {report}")
-    return EXIT_OK
+    return EXIT_REJECTED if missing else EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -122,6 +122,54 @@ def test_a_broken_export_ends_in_the_dlq_with_its_reason(wired, db):
     assert lake.receive() == []
 
 
+def test_dlq_replay_and_drop_act_only_on_the_chosen_messages(wired, db):
+    lake, env = wired
+    bad = lake.put("2025-12-09/broken.csv", BROKEN)
+    run_worker(lake, env)  # rejected: forwarded to the DLQ with its error
+    good = lake.put("2025-12-09/day.csv", GOOD)
+    [notified] = [m for m in lake.receive() if "Records" in m["Body"]]
+    # as the redrive policy moves a message whose retries ran out: body only, no error
+    lake.sqs.send_message(QueueUrl=lake.dlq_url, MessageBody=notified["Body"])
+    lake.sqs.delete_message(QueueUrl=lake.queue_url, ReceiptHandle=notified["ReceiptHandle"])
+
+    def letters() -> dict[str, dict]:
+        run = fundsync("dlq", "inspect", "--dlq-url", lake.dlq_url, "--json", env=env)
+        assert run.returncode == 0, run.stderr
+        found = [json.loads(line) for line in run.stdout.splitlines()]
+        return {x["error"]["error_type"]: x for x in found}
+
+    parked = letters()
+    assert sorted(parked) == ["FileRejected", "RetriesExhausted"]
+    assert parked["FileRejected"]["sources"] == [f"s3://lake/{bad}"]
+
+    replayed = fundsync(
+        "dlq", "replay", "--dlq-url", lake.dlq_url, "--error-type", "RetriesExhausted", env=env
+    )
+    assert replayed.returncode == 0 and "1 message(s) replayed" in replayed.stdout, replayed
+    assert sorted(letters()) == ["FileRejected"]  # the bad file's message stayed, visible
+
+    refused = fundsync("dlq", "drop", "--dlq-url", lake.dlq_url, env=env)
+    assert refused.returncode == 2 and "--message-id or --error-type" in refused.stderr
+    unknown = fundsync("dlq", "drop", "--dlq-url", lake.dlq_url, "--message-id", "nope", env=env)
+    assert unknown.returncode == 1 and "nope" in unknown.stderr
+    assert sorted(letters()) == ["FileRejected"]
+    dropped = fundsync(
+        "dlq",
+        "drop",
+        "--dlq-url",
+        lake.dlq_url,
+        "--message-id",
+        parked["FileRejected"]["message_id"],
+        env=env,
+    )
+    assert dropped.returncode == 0 and "1 message(s) dropped" in dropped.stdout, dropped
+    assert lake.receive(lake.dlq_url) == []
+
+    run_worker(lake, env)  # the replayed one loads
+    assert [r[3] for r in table(db)] == ["NAV", "STATUS"]
+    assert ledger(db) == [(bad, "rejected"), (good, "loaded")]
+
+
 def test_database_down_retries_then_dlq_then_replay_loads_it(aws_endpoint, tmp_path):
     s3, sqs = aws_clients(aws_endpoint)
     lake = make_lake(s3, sqs, visibility=1, max_receive_count=3)

@@ -17,3 +17,11 @@ output "repository_url" {
 output "alarm_topic_arn" {
   value = module.queue.alarm_topic_arn
 }
+
+output "log_group_name" {
+  value = module.loader.log_group_name
+}
+
+output "event_source_mapping_uuid" {
+  value = module.loader.event_source_mapping_uuid
+}

@@ -53,3 +53,15 @@ output "function_name" {
 output "repository_url" {
   value = module.fundsync.repository_url
 }
+
+output "alarm_topic_arn" {
+  value = module.fundsync.alarm_topic_arn
+}
+
+output "log_group_name" {
+  value = module.fundsync.log_group_name
+}
+
+output "event_source_mapping_uuid" {
+  value = module.fundsync.event_source_mapping_uuid
+}

@@ -17,3 +17,8 @@ output "security_group_id" {
 output "log_group_name" {
   value = aws_cloudwatch_log_group.loader.name
 }
+
+output "event_source_mapping_uuid" {
+  description = "To pause the loader: aws lambda update-event-source-mapping --uuid UUID --no-enabled"
+  value       = aws_lambda_event_source_mapping.queue.uuid
+}
