@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -228,14 +229,30 @@ BROKEN = {
     "iam_star_resource": ("deny", "[iam-star-resource]"),
     "warn_max_receive_count": ("warn", "[max-receive-count]"),
     "warn_short_retention": ("warn", "[short-retention]"),
+    "warn_iam_policy_unknown_at_plan": ("warn", "[iam-policy-unknown-at-plan]"),
 }
+
+
+def test_the_policy_base_passes_every_rule(tf_env, tmp_path):
+    """The base each broken plan starts from is clean: what fires below is the break."""
+    root = tmp_path / "base"
+    shutil.copytree(FIXTURES / "policy_base", root)
+    assert evaluate(plan_json(tf_env, root)) == ([], [])
+
+
+def test_every_rule_has_a_broken_plan():
+    rules = set(re.findall(r'"\[([a-z-]+)\]', (POLICIES / "fundsync.rego").read_text()))
+    assert rules == {rule.strip("[]") for _, rule in BROKEN.values()}
+    assert {p.stem for p in (FIXTURES / "broken").glob("*.tf")} == set(BROKEN)
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_each_rule_fires_on_a_deliberately_broken_plan(tf_env, tmp_path, case):
+    """The base plus one override file (tests/fixtures/terraform/broken/CASE.tf)."""
     kind, rule = BROKEN[case]
     root = tmp_path / case
-    shutil.copytree(FIXTURES / "broken" / case, root)
+    shutil.copytree(FIXTURES / "policy_base", root)
+    shutil.copy(FIXTURES / "broken" / f"{case}.tf", root / f"{case}_override.tf")
     plan = plan_json(tf_env, root)
     deny, warn = evaluate(plan)
     fired = deny if kind == "deny" else warn
