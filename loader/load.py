@@ -43,7 +43,7 @@ from loader.errors import FileRejected, InputError, LoaderError, PermanentError,
 from loader.parse import parse_file
 from loader.result import ParseResult
 from loader.settings import ParseSettings
-from loader.stage import StagingDir, read_staging_file, write_staging_file
+from loader.stage import StagingDir, StagingStream, read_staging_file, write_staging_file
 
 LOCAL_INFILE_REFUSED = {1148, 3948, 2068, 4166}  # MariaDB 10.x, MySQL 8, the client, MariaDB 11
 INSERT_BATCH = 1000
@@ -274,6 +274,11 @@ def release_free_memory() -> None:
 Span = Callable[[str], AbstractContextManager[Any]]
 
 
+def _readable(path: Path) -> Callable[[], AbstractContextManager[Path]]:
+    """A staging file already written (the backfill's), as :meth:`Loader._merge` takes it."""
+    return lambda: nullcontext(path)
+
+
 def no_span(name: str) -> AbstractContextManager[Any]:
     return nullcontext()
 
@@ -437,7 +442,14 @@ class Loader:
             for attempt in range(RETRIES + 1):
                 try:
                     rows = partial(read_staging_file, staging_file)
-                    self._merge(staging_file, prepared.written, rows, prepared.days, source, report)
+                    self._merge(
+                        _readable(staging_file),
+                        prepared.written,
+                        rows,
+                        prepared.days,
+                        source,
+                        report,
+                    )
                     report.status = "loaded"
                     return report
                 except DatabaseError as error:
@@ -464,26 +476,25 @@ class Loader:
             parsed = parse_file(path, name=source.key, settings=self.settings)
         release_free_memory()
         report.absorb(parsed)
-        staging_file = self.staging.new_file()
-        try:
-            t = time.perf_counter()
-            with self.span("write"):
-                written = write_staging_file(parsed.rows, staging_file)
-            report.stage_seconds["write"] = time.perf_counter() - t
-            days = parsed.rows["d_trade"].unique().to_list()
-            for attempt in range(RETRIES + 1):
-                try:
-                    self._merge(staging_file, written, lambda: parsed.rows, days, source, report)
-                    report.status = "loaded"
-                    return
-                except DatabaseError as error:
-                    self._rollback_quietly()
-                    if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
-                        raise
-                    report.retries += 1
-                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        finally:
-            staging_file.unlink(missing_ok=True)
+        # The key order and the escaping are judged here ("write"); the text itself is
+        # written into a named pipe while LOAD DATA reads it (StagingStream), so its
+        # formatting overlaps the server's inserting instead of preceding it.
+        t = time.perf_counter()
+        with self.span("write"):
+            stream = StagingStream(parsed.rows, self.staging)
+        report.stage_seconds["write"] = time.perf_counter() - t
+        days = parsed.rows["d_trade"].unique().to_list()
+        for attempt in range(RETRIES + 1):
+            try:
+                self._merge(stream.open, stream.height, lambda: parsed.rows, days, source, report)
+                report.status = "loaded"
+                return
+            except DatabaseError as error:
+                self._rollback_quietly()
+                if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
+                    raise
+                report.retries += 1
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
 
     def _rollback_quietly(self) -> None:
         try:
@@ -494,7 +505,7 @@ class Loader:
 
     def _merge(
         self,
-        staging_file: Path,
+        staging: Callable[[], AbstractContextManager[Path]],
         written: int,
         rows: Callable[[], pl.DataFrame],
         days: list[date],
@@ -510,8 +521,8 @@ class Loader:
             t = time.perf_counter()
             counts = None
             if written and not self._any_day_exists(cur, days):
-                with self.span("load_direct"):
-                    counts = self._load_direct(cur, staging_file, written)
+                with self.span("load_direct"), staging() as path:
+                    counts = self._load_direct(cur, path, written)
                 if counts is None:  # someone else wrote those keys: the staging way
                     conn.rollback()
                     cur.execute(sql.TRUNCATE_STAGE)
@@ -520,8 +531,8 @@ class Loader:
                 else:
                     report.method = "load_data_local_direct"
             if counts is None:
-                with self.span("stage"):
-                    report.method = self._stage(cur, staging_file, written, rows)
+                with self.span("stage"), staging() as path:
+                    report.method = self._stage(cur, path, written, rows)
                 report.stage_seconds["stage"] = time.perf_counter() - t
                 t = time.perf_counter()
                 with self.span("unchanged"):
@@ -543,7 +554,7 @@ class Loader:
             conn.commit()
         except mysql.connector.Error as error:
             raise classify(error, self.config) from None
-        except PermanentError:
+        except BaseException:  # a PermanentError, the staging writer's error, an interrupt
             self._rollback_quietly()
             raise
         finally:

@@ -9,11 +9,17 @@ read LOCAL INFILE from.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
 import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -35,6 +41,10 @@ class StagingDir:
         fd, name = tempfile.mkstemp(suffix=".tsv", dir=self.path)
         os.close(fd)
         return Path(name)
+
+    def new_name(self) -> Path:
+        """A fresh name in the directory, nothing created (for a named pipe)."""
+        return self.path / f"stream-{uuid.uuid4().hex}.tsv"
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -141,6 +151,28 @@ def _lexical_ranks(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return lookup, physical
 
 
+def _write_text(
+    rows: pl.DataFrame,
+    out: BinaryIO,
+    order: pl.Series | None,
+    escape: set[str],
+    chunk_rows: int = WRITE_CHUNK_ROWS,
+) -> None:
+    """The staging text of ``rows`` (in ``order``), a chunk of rows at a time."""
+    for start in range(0, rows.height, chunk_rows):
+        part = (
+            rows.slice(start, chunk_rows) if order is None else rows[order.slice(start, chunk_rows)]
+        )
+        _as_text(part, escape).write_csv(
+            out,
+            include_header=False,
+            separator="\t",
+            line_terminator="\n",
+            quote_style="never",
+            null_value="\\N",
+        )
+
+
 def write_staging_file(
     rows: pl.DataFrame, path: Path, sort: bool = True, chunk_rows: int = WRITE_CHUNK_ROWS
 ) -> int:
@@ -150,22 +182,87 @@ def write_staging_file(
     text: at 10M rows that keeps the text copy at a tenth of its size.
     """
     order = key_order(rows) if sort else None
-    escape = _needs_escape(rows)
     with open(path, "wb") as out:
-        for start in range(0, rows.height, chunk_rows):
-            if order is None:
-                part = rows.slice(start, chunk_rows)
-            else:
-                part = rows[order.slice(start, chunk_rows)]
-            _as_text(part, escape).write_csv(
-                out,
-                include_header=False,
-                separator="\t",
-                line_terminator="\n",
-                quote_style="never",
-                null_value="\\N",
-            )
+        _write_text(rows, out, order, _needs_escape(rows), chunk_rows)
     return rows.height
+
+
+def _broken_pipe(error: OSError) -> bool:
+    """EPIPE, from Python's own writes or from Polars' (an OSError carrying only a message)."""
+    return error.errno == errno.EPIPE or "os error 32" in str(error)
+
+
+class StagingStream:
+    """The staging text of ``rows``, written by a thread into a FIFO while ``LOAD DATA`` reads it.
+
+    A staging file must be complete before ``LOAD DATA`` starts; through a
+    named pipe, the server inserts the first rows while the later ones are
+    still being formatted, so writing the text costs no time of its own.
+    The key order and the escaping are judged once; each :meth:`open` gives
+    a fresh pipe with the whole text (a retry, or the staged way after the
+    direct one, reads it again). Where named pipes do not exist, :meth:`open`
+    writes a plain file first.
+
+    Whatever happens to the reader, the writer ends: a reader that stops
+    early breaks the pipe, and one that never came is stood in for at close.
+    An error of the writer is raised at close, after the reader saw the text
+    end early (so ``LOAD DATA`` counted too few rows and nothing is kept).
+    """
+
+    def __init__(self, rows: pl.DataFrame, directory: StagingDir, sort: bool = True) -> None:
+        self.rows = rows
+        self.directory = directory
+        self.order = key_order(rows) if sort else None
+        self.escape = _needs_escape(rows)
+
+    @property
+    def height(self) -> int:
+        return self.rows.height
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Path]:
+        """A path ``LOAD DATA LOCAL INFILE`` may read once, while inside the block."""
+        path = self.directory.new_name()
+        if not hasattr(os, "mkfifo"):
+            with open(path, "wb") as out:
+                _write_text(self.rows, out, self.order, self.escape, WRITE_CHUNK_ROWS)
+            try:
+                yield path
+            finally:
+                path.unlink(missing_ok=True)
+            return
+        os.mkfifo(path, 0o600)
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with open(path, "wb") as out:  # waits for the reader to open the pipe
+                    _write_text(self.rows, out, self.order, self.escape, WRITE_CHUNK_ROWS)
+            except OSError as error:
+                if not _broken_pipe(error):
+                    failed.append(error)
+                # else the reader stopped: its statement failed, the caller hears of it
+            except BaseException as error:  # handed to the caller at close
+                failed.append(error)
+
+        writer = threading.Thread(target=write, name="fundsync-staging-writer", daemon=True)
+        writer.start()
+        try:
+            yield path
+        finally:
+            while writer.is_alive():
+                # The reader never opened the pipe (the statement failed first) or left
+                # early: open and close the reading end, so the writer's open returns or
+                # its next write breaks the pipe.
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                    os.close(fd)
+                except OSError:
+                    pass
+                writer.join(0.05)
+            path.unlink(missing_ok=True)
+        if failed:
+            raise failed[0]
 
 
 _UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}

@@ -40,7 +40,7 @@ variable "memory_mb" {
 }
 
 variable "ephemeral_storage_mb" {
-  description = "/tmp size: the object and its staging file live there during a load."
+  description = "/tmp size: the downloaded object lives there during a load (the staging text goes through a pipe)."
   type        = number
   default     = 4096
 }

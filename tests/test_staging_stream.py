@@ -1,0 +1,113 @@
+"""The staging text streamed through a named pipe while LOAD DATA reads it (StagingStream).
+
+The pipe holds 64 KiB, so the frames here are large enough that the writer
+blocks on a full pipe: every way the reader can behave (read it all, twice;
+never open it; stop early) must leave no writer thread and no pipe behind, and
+an error of the writer must reach the caller with nothing of the load kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import loader.stage as stage
+from loader.load import Loader
+from loader.parse import parse_file
+from loader.stage import StagingDir, StagingStream, write_staging_file
+from tests.conftest import csv_bytes, query
+
+ROWS = 40_000  # about 1.5 MB of staging text: many times the pipe's buffer
+
+
+def writers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "fundsync-staging-writer"]
+
+
+@pytest.fixture
+def parsed(tmp_path):
+    path = tmp_path / "day.csv"
+    path.write_bytes(
+        csv_bytes(
+            *(f"2025-12-09,S{i % 997},T{i},NAV,{i}.125" for i in range(ROWS)),
+            '2025-12-09,S,T,NOTE,"tab\there, back\\\\slash"',
+        )
+    )
+    return parse_file(path).rows
+
+
+def read_all(path: Path) -> bytes:
+    with open(path, "rb") as pipe:
+        return pipe.read()
+
+
+def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
+    reference = tmp_path / "reference.tsv"
+    write_staging_file(parsed, reference)
+    with StagingDir(str(tmp_path)) as directory:
+        stream = StagingStream(parsed, directory)
+        for _ in range(2):  # a retry reads it all again
+            with stream.open() as path:
+                assert path.is_fifo()
+                assert read_all(path) == reference.read_bytes()
+        assert list(directory.path.iterdir()) == []
+    assert writers() == []
+
+
+def test_a_reader_that_never_comes_or_stops_early_leaves_nothing_behind(parsed, tmp_path):
+    with StagingDir(str(tmp_path)) as directory:
+        stream = StagingStream(parsed, directory)
+        with stream.open():
+            pass  # the statement failed before it read the file
+        with stream.open() as path, open(path, "rb") as pipe:
+            assert len(pipe.read(1000)) == 1000  # and this one failed after a little
+        assert list(directory.path.iterdir()) == []
+    assert writers() == []
+
+
+def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, monkeypatch):
+    calls = []
+    real = stage._as_text
+
+    def failing(part, escape):
+        calls.append(part.height)
+        if len(calls) == 2:
+            raise MemoryError("out of memory formatting the second chunk")
+        return real(part, escape)
+
+    monkeypatch.setattr(stage, "_as_text", failing)
+    monkeypatch.setattr(stage, "WRITE_CHUNK_ROWS", 10_000)
+    with StagingDir(str(tmp_path)) as directory:
+        stream = StagingStream(parsed, directory)
+        with pytest.raises(MemoryError), stream.open() as path:
+            text = read_all(path)
+        assert text.count(b"\n") == 10_000  # the reader saw the text end early
+    assert writers() == []
+
+
+@pytest.mark.db
+def test_a_load_whose_writer_fails_keeps_nothing_and_the_loader_goes_on(db, tmp_path, monkeypatch):
+    path = tmp_path / "day.csv"
+    path.write_bytes(csv_bytes(*(f"2025-12-09,S{i},T,NAV,{i}.5" for i in range(30_000))))
+    real = stage._as_text
+    calls = []
+
+    def failing(part, escape):
+        calls.append(part.height)
+        if len(calls) == 2:
+            raise MemoryError("out of memory formatting the second chunk")
+        return real(part, escape)
+
+    monkeypatch.setattr(stage, "_as_text", failing)
+    monkeypatch.setattr(stage, "WRITE_CHUNK_ROWS", 10_000)
+    with Loader(db) as loader:
+        with pytest.raises(MemoryError):
+            loader.load(path)
+        assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]  # 10,000 were sent
+        monkeypatch.setattr(stage, "_as_text", real)
+        again = loader.load(path)  # the same loader, its connection rolled back
+    assert (again.status, again.inserted) == ("loaded", 30_000)
+    assert query(db, "SELECT COUNT(*) FROM fund_data") == [(30_000,)]
+    assert writers() == []
