@@ -40,6 +40,10 @@ bench-load ROWS="1000000":
 bench-backfill *ARGS:
     .venv/bin/python bench/backfill_bench.py {{ARGS}}
 
+# staging text through the named pipe vs through a file first: alternating A/B, one server
+bench-staging *ARGS:
+    .venv/bin/python bench/staging_ab.py {{ARGS}}
+
 # Lambda image: cold import and first invocation in fresh processes, installed size
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}

@@ -1,0 +1,115 @@
+"""A/B of the staging text: streamed through a named pipe (the loader's way) or written
+to a file first (the earlier way), on one throwaway server, alternating, each load in a
+fresh process, so the machine's drift between runs falls on both alike.
+
+    .venv/bin/python bench/staging_ab.py [--rows 1000000] [--runs 6]
+
+Prints each load's stage seconds, then the best and the median per way. Not a test:
+nothing is asserted; docs/benchmarks.md quotes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def one_load(way: str, url: str, path: str) -> None:
+    """In a fresh process: load ``path`` once, the ``way`` given; print the report as JSON."""
+    import loader.load as load
+    import loader.stage as stage
+    from loader.db import DbConfig
+
+    if way == "file":
+
+        class StagingFile(stage.StagingStream):
+            @contextlib.contextmanager
+            def open(self):  # type: ignore[override]
+                written = self.directory.new_file()
+                with open(written, "wb") as out:
+                    stage._write_text(
+                        self.rows, out, self.order, self.escape, stage.WRITE_CHUNK_ROWS
+                    )
+                try:
+                    yield written
+                finally:
+                    written.unlink(missing_ok=True)
+
+        load.StagingStream = StagingFile  # type: ignore[misc]
+    started = time.perf_counter()
+    with load.Loader(DbConfig.from_url(url)) as loader:
+        report = loader.load(path, force=True)
+    seconds = time.perf_counter() - started
+    stages = {k: round(v, 3) for k, v in report.stage_seconds.items()}
+    print(
+        json.dumps(
+            {
+                "way": way,
+                "status": report.status,
+                "method": report.method,
+                "seconds": round(seconds, 3),
+                "stages": stages,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=6, help="loads per way (6)")
+    parser.add_argument("--one", nargs=3, metavar=("WAY", "URL", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one_load(*args.one)
+        return
+
+    from loader.db import DbConfig, connect
+    from loader.dbserver import ThrowawayServer
+    from loader.migrate import migrate
+    from loader.samples import ExportSpec, write_export
+
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    path = data / f"staging_ab_{args.rows}.csv"
+    if not path.exists():
+        write_export(path, ExportSpec(rows=args.rows))
+    seconds: dict[str, list[float]] = {"pipe": [], "file": []}
+    with ThrowawayServer() as server:
+        conn = connect(DbConfig.from_url(server.url))
+        migrate(conn)
+        for run in range(args.runs):
+            for way in ("pipe", "file") if run % 2 == 0 else ("file", "pipe"):
+                cur = conn.cursor()
+                cur.execute("TRUNCATE fund_data")
+                cur.execute("DELETE FROM fund_data_loads")
+                conn.commit()
+                cur.close()
+                time.sleep(2)  # let the server's background flushing settle
+                done = subprocess.run(
+                    [sys.executable, __file__, "--one", way, server.url, str(path)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                print(json.dumps(result), flush=True)
+                seconds[way].append(result["seconds"])
+        conn.close()
+    for way, values in seconds.items():
+        print(
+            f"{way}: best {min(values):.3f} s, median {statistics.median(values):.3f} s "
+            f"over {len(values)} fresh-day loads of {args.rows:,} rows"
+        )
+
+
+if __name__ == "__main__":
+    main()
