@@ -439,25 +439,15 @@ class Loader:
                 report.status = prepared.status
                 self._record_failure(report, prepared.error or prepared.status)
                 return report
-            for attempt in range(RETRIES + 1):
-                try:
-                    rows = partial(read_staging_file, staging_file)
-                    self._merge(
-                        _readable(staging_file),
-                        prepared.written,
-                        rows,
-                        prepared.days,
-                        source,
-                        report,
-                    )
-                    report.status = "loaded"
-                    return report
-                except DatabaseError as error:
-                    self._rollback_quietly()
-                    if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
-                        raise
-                    report.retries += 1
-                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+            self._merge_retrying(
+                _readable(staging_file),
+                prepared.written,
+                partial(read_staging_file, staging_file),
+                prepared.days,
+                source,
+                report,
+            )
+            return report
         except LoaderError as error:
             report.status = "failed"
             report.errors = [RowError(None, None, str(error)).to_dict()]
@@ -484,9 +474,21 @@ class Loader:
             stream = StagingStream(parsed.rows, self.staging)
         report.stage_seconds["write"] = time.perf_counter() - t
         days = parsed.rows["d_trade"].unique().to_list()
+        self._merge_retrying(stream.open, stream.height, lambda: parsed.rows, days, source, report)
+
+    def _merge_retrying(
+        self,
+        staging: Callable[[], AbstractContextManager[Path]],
+        written: int,
+        rows: Callable[[], pl.DataFrame],
+        days: list[date],
+        source: ledger.SourceIdentity,
+        report: LoadReport,
+    ) -> None:
+        """:meth:`_merge`, again after a deadlock or lock wait timeout (jittered backoff)."""
         for attempt in range(RETRIES + 1):
             try:
-                self._merge(stream.open, stream.height, lambda: parsed.rows, days, source, report)
+                self._merge(staging, written, rows, days, source, report)
                 report.status = "loaded"
                 return
             except DatabaseError as error:

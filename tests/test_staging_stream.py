@@ -67,9 +67,11 @@ def test_a_reader_that_never_comes_or_stops_early_leaves_nothing_behind(parsed, 
     assert writers() == []
 
 
-def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, monkeypatch):
-    calls = []
+@pytest.fixture
+def second_chunk_fails(monkeypatch):
+    """The writer formats 10,000-row chunks and runs out of memory on the second one."""
     real = stage._as_text
+    calls = []
 
     def failing(part, escape):
         calls.append(part.height)
@@ -79,6 +81,10 @@ def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, mo
 
     monkeypatch.setattr(stage, "_as_text", failing)
     monkeypatch.setattr(stage, "WRITE_CHUNK_ROWS", 10_000)
+    return lambda: monkeypatch.setattr(stage, "_as_text", real)  # heals it
+
+
+def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, second_chunk_fails):
     with StagingDir(str(tmp_path)) as directory:
         stream = StagingStream(parsed, directory)
         with pytest.raises(MemoryError), stream.open() as path:
@@ -88,25 +94,16 @@ def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, mo
 
 
 @pytest.mark.db
-def test_a_load_whose_writer_fails_keeps_nothing_and_the_loader_goes_on(db, tmp_path, monkeypatch):
+def test_a_load_whose_writer_fails_keeps_nothing_and_the_loader_goes_on(
+    db, tmp_path, second_chunk_fails
+):
     path = tmp_path / "day.csv"
     path.write_bytes(csv_bytes(*(f"2025-12-09,S{i},T,NAV,{i}.5" for i in range(30_000))))
-    real = stage._as_text
-    calls = []
-
-    def failing(part, escape):
-        calls.append(part.height)
-        if len(calls) == 2:
-            raise MemoryError("out of memory formatting the second chunk")
-        return real(part, escape)
-
-    monkeypatch.setattr(stage, "_as_text", failing)
-    monkeypatch.setattr(stage, "WRITE_CHUNK_ROWS", 10_000)
     with Loader(db) as loader:
         with pytest.raises(MemoryError):
             loader.load(path)
         assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]  # 10,000 were sent
-        monkeypatch.setattr(stage, "_as_text", real)
+        second_chunk_fails()  # healed
         again = loader.load(path)  # the same loader, its connection rolled back
     assert (again.status, again.inserted) == ("loaded", 30_000)
     assert query(db, "SELECT COUNT(*) FROM fund_data") == [(30_000,)]
