@@ -63,50 +63,45 @@ resource "aws_sns_topic" "alarms" {
   tags  = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
-  alarm_name          = "${var.name}-dlq-not-empty${local.suffix}"
-  alarm_description   = "Messages are waiting in ${local.dlq_name}: see docs/runbook.md, 'DLQ not empty'."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [local.alarm_topic_arn]
-  ok_actions          = [local.alarm_topic_arn]
-  tags                = var.tags
+# The three alarms of the runbook (docs/runbook.md, "Alarms"), each to the alarm topic,
+# again when it clears.
+locals {
+  alarms = {
+    dlq-not-empty = {
+      queue       = aws_sqs_queue.dlq.name
+      metric      = "ApproximateNumberOfMessagesVisible"
+      threshold   = 0
+      periods     = 1
+      description = "Messages are waiting in ${local.dlq_name}: see docs/runbook.md, 'DLQ not empty'."
+    }
+    queue-depth = {
+      queue       = aws_sqs_queue.main.name
+      metric      = "ApproximateNumberOfMessagesVisible"
+      threshold   = var.depth_alarm_threshold
+      periods     = 3
+      description = "More than ${var.depth_alarm_threshold} messages wait on ${local.queue_name}: see docs/runbook.md, 'Queue depth'."
+    }
+    oldest-message = {
+      queue       = aws_sqs_queue.main.name
+      metric      = "ApproximateAgeOfOldestMessage"
+      threshold   = var.oldest_message_alarm_seconds
+      periods     = 1
+      description = "The oldest message on ${local.queue_name} is over ${var.oldest_message_alarm_seconds} s old: see docs/runbook.md, 'Oldest message'."
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "queue_depth" {
-  alarm_name          = "${var.name}-queue-depth${local.suffix}"
-  alarm_description   = "More than ${var.depth_alarm_threshold} messages wait on ${local.queue_name}: see docs/runbook.md, 'Queue depth'."
+resource "aws_cloudwatch_metric_alarm" "queue" {
+  for_each            = local.alarms
+  alarm_name          = "${var.name}-${each.key}${local.suffix}"
+  alarm_description   = each.value.description
   namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.main.name }
+  metric_name         = each.value.metric
+  dimensions          = { QueueName = each.value.queue }
   statistic           = "Maximum"
   period              = 300
-  evaluation_periods  = 3
-  threshold           = var.depth_alarm_threshold
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [local.alarm_topic_arn]
-  ok_actions          = [local.alarm_topic_arn]
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "oldest_message" {
-  alarm_name          = "${var.name}-oldest-message${local.suffix}"
-  alarm_description   = "The oldest message on ${local.queue_name} is over ${var.oldest_message_alarm_seconds} s old: see docs/runbook.md, 'Oldest message'."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = aws_sqs_queue.main.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = var.oldest_message_alarm_seconds
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [local.alarm_topic_arn]
