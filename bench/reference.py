@@ -54,7 +54,8 @@ def expected_rows(
     path: Path, encoding: str = "utf-8"
 ) -> dict[tuple[str, str, str, str], tuple[str | None, str | None]]:
     """The rows a correct load leaves in fund_data, by key (last occurrence wins)."""
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with open(path, "rb") as head:
+        opener = gzip.open if head.read(2) == b"\x1f\x8b" else open
     rows: dict[tuple[str, str, str, str], tuple[str | None, str | None]] = {}
     with opener(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding=codecs.lookup(encoding).name, newline="")

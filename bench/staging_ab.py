@@ -11,7 +11,6 @@ nothing is asserted; docs/benchmarks.md quotes the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import subprocess
@@ -28,22 +27,7 @@ def one_load(way: str, url: str, path: str) -> None:
     import loader.stage as stage
     from loader.db import DbConfig
 
-    if way == "file":
-
-        class StagingFile(stage.StagingStream):
-            @contextlib.contextmanager
-            def open(self):  # type: ignore[override]
-                written = self.directory.new_file()
-                with open(written, "wb") as out:
-                    stage._write_text(
-                        self.rows, out, self.order, self.escape, stage.WRITE_CHUNK_ROWS
-                    )
-                try:
-                    yield written
-                finally:
-                    written.unlink(missing_ok=True)
-
-        load.StagingStream = StagingFile  # type: ignore[misc]
+    stage.StagingStream.use_pipe = way == "pipe"  # "file": written whole, then read
     started = time.perf_counter()
     with load.Loader(DbConfig.from_url(url)) as loader:
         report = loader.load(path, force=True)

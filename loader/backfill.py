@@ -205,16 +205,15 @@ def _prepare(
                 Path(export.source), export.key, staging_dir, settings, loaded_hashes, None
             )
     except Exception as error:  # reported per file; the run goes on
-        prepared = PreparedFile(export.key, "0" * 64, export.size, "failed")
-        prepared.error, prepared.error_type = (
-            f"{type(error).__name__}: {error}",
-            type(error).__name__,
-        )
         from loader.errors import InputError
 
-        if isinstance(error, InputError):
-            prepared.status = "rejected"
-        prepared.errors = [{"line": None, "column": None, "reason": prepared.error}]
+        prepared = PreparedFile.failed(
+            export.key,
+            export.size,
+            f"{type(error).__name__}: {error}",
+            type(error).__name__,
+            "rejected" if isinstance(error, InputError) else "failed",
+        )
     prepared.seconds = time.perf_counter() - started
     return prepared
 
@@ -230,7 +229,7 @@ def _prepare_local(
     source = ledger.SourceIdentity.of_file(path, key, version)
     if source.content_hash in loaded_hashes:  # loaded before: the merge records the skip
         return PreparedFile(key, source.content_hash, source.size, "prepared", version)
-    return prepare_file(path, key, staging_dir, settings, object_version=version)
+    return prepare_file(path, key, staging_dir, settings, object_version=version, source=source)
 
 
 def _ignore_signals() -> None:
@@ -244,10 +243,9 @@ def _result(future: Future[PreparedFile], export: Export) -> PreparedFile:
     try:
         return future.result()
     except Exception as error:
-        failed = PreparedFile(export.key, "0" * 64, export.size, "failed")
-        failed.error, failed.error_type = f"worker died: {error!r}", type(error).__name__
-        failed.errors = [{"line": None, "column": None, "reason": failed.error}]
-        return failed
+        return PreparedFile.failed(
+            export.key, export.size, f"worker died: {error!r}", type(error).__name__
+        )
 
 
 # -- the run ------------------------------------------------------------------------

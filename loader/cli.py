@@ -462,7 +462,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     config = DbConfig.from_env(args.db)
     settings = PipelineSettings.from_env()
     if args.dry_run:
-        return _backfill_dry_run(exports, config, _settings(args), args.json)
+        return _backfill_dry_run(exports, config, args.json)
     progress = BackfillProgress(
         exports,
         mode=args.progress if args.progress != "none" else "off",
@@ -501,9 +501,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_REJECTED
 
 
-def _backfill_dry_run(
-    exports: list[Export], config: DbConfig, settings: ParseSettings, as_json: bool
-) -> int:
+def _backfill_dry_run(exports: list[Export], config: DbConfig, as_json: bool) -> int:
     from loader.backfill import ledger_state
 
     states = ledger_state(exports, config)

@@ -11,6 +11,7 @@ duplicate turns into a warning, which sends the file back the staging way).
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import os
 import random
@@ -184,22 +185,30 @@ class PreparedFile:
     staging_file: str | None = None
     written: int = 0
     days: list[date] = field(default_factory=list)
-    fields: dict[str, Any] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    parsed: LoadReport | None = None
+    """The worker's report of the parse (counts, encoding, errors, stage seconds)."""
     error: str | None = None
-    error_type: str | None = None
     seconds: float = 0.0
+
+    @classmethod
+    def failed(
+        cls, key: str, size: int, error: str, error_type: str, status: str = "failed"
+    ) -> PreparedFile:
+        """A file that could not be prepared (unreadable, gone, its worker died)."""
+        report = LoadReport(key, "failed", error_type=error_type)
+        report.errors = [RowError(None, None, error).to_dict()]
+        return cls(key, "0" * 64, size, status, parsed=report, error=error)
 
     def identity(self) -> ledger.SourceIdentity:
         return ledger.SourceIdentity(self.key, self.content_hash, self.size, self.object_version)
 
     def report(self) -> LoadReport:
-        report = LoadReport(source=self.key, status="failed", object_version=self.object_version)
-        for name, value in self.fields.items():
-            setattr(report, name, value)
-        report.errors = list(self.errors)
-        report.error_type = self.error_type
-        report.bytes = self.size
+        """A fresh report for the merge, starting from what the worker found."""
+        report = copy.copy(self.parsed) if self.parsed else LoadReport(self.key, "failed")
+        report.status, report.bytes = "failed", self.size
+        report.object_version = self.object_version
+        report.errors = list(report.errors)
+        report.stage_seconds = dict(report.stage_seconds)
         return report
 
 
@@ -209,51 +218,40 @@ def prepare_file(
     staging_dir: str | Path,
     settings: ParseSettings | None = None,
     object_version: str | None = None,
+    source: ledger.SourceIdentity | None = None,
 ) -> PreparedFile:
     """Hash, parse and write the staging file of one export, without a database.
 
     Never raises for a bad file: a rejection comes back as ``status='rejected'``.
+    ``source``: the file's identity when the caller has hashed it already.
     """
     started = time.perf_counter()
     path = Path(path)
-    source = ledger.SourceIdentity.of_file(path, key, object_version)
+    source = source or ledger.SourceIdentity.of_file(path, key, object_version)
     prepared = PreparedFile(key, source.content_hash, source.size, "prepared", object_version)
     hashed = time.perf_counter() - started
+    report = LoadReport(source=key, status="failed", object_version=object_version)
+    prepared.parsed = report
     try:
         parsed = parse_file(path, name=key, settings=settings or ParseSettings())
     except FileRejected as rejected:
-        prepared.status, prepared.error_type = "rejected", "FileRejected"
-        prepared.errors = [e.to_dict() for e in rejected.errors]
+        prepared.status, report.error_type = "rejected", "FileRejected"
+        report.errors = [e.to_dict() for e in rejected.errors]
+        report.encoding = rejected.encoding
         prepared.error = f"{rejected.kind}: {rejected}"
-        prepared.fields = {"encoding": rejected.encoding}
         prepared.seconds = time.perf_counter() - started
         return prepared
     release_free_memory()
-    report = LoadReport(source=key, status="prepared")
     report.absorb(parsed)
+    report.rejects = None  # a frame: it does not cross to the merging process
     fd, name = tempfile.mkstemp(suffix=".tsv", dir=staging_dir)
     os.close(fd)
     t = time.perf_counter()
     prepared.written = write_staging_file(parsed.rows, Path(name))
     prepared.staging_file = name
     prepared.days = parsed.rows["d_trade"].unique().sort().to_list()
-    stage_seconds = {"hash": hashed, **report.stage_seconds, "write": time.perf_counter() - t}
-    prepared.fields = {
-        name: getattr(report, name)
-        for name in (
-            "rows_read",
-            "duplicates_in_file",
-            "conflicting_duplicates",
-            "rejected_rows",
-            "encoding",
-            "date_format",
-            "date_order",
-            "date_order_proven",
-            "extra_columns",
-        )
-    }
-    prepared.fields["stage_seconds"] = stage_seconds
-    prepared.errors = report.errors
+    report.stage_seconds = {"hash": hashed, **report.stage_seconds}
+    report.stage_seconds["write"] = time.perf_counter() - t
     prepared.seconds = time.perf_counter() - started
     return prepared
 

@@ -56,7 +56,7 @@ class BackfillProgress:
 
     # -- what is shown ---------------------------------------------------------
 
-    def eta(self, summary: BackfillSummary) -> timedelta | None:
+    def eta(self) -> timedelta | None:
         elapsed = time.monotonic() - self.started
         if self.bytes_done <= 0 or elapsed <= 0:
             return None
@@ -64,7 +64,7 @@ class BackfillProgress:
         return timedelta(seconds=round(max(left, 0)))
 
     def line(self, summary: BackfillSummary) -> str:
-        eta = self.eta(summary)
+        eta = self.eta()
         return (
             f"backfill: {summary.done}/{summary.files} files "
             f"({summary.loaded} loaded, {summary.skipped} skipped, {summary.rejected} rejected, "
@@ -94,7 +94,7 @@ class BackfillProgress:
             self._task = self._bar.add_task(
                 "backfill", total=summary.files, rows=0, rate=0.0, eta="?", problems=""
             )
-        eta = self.eta(summary)
+        eta = self.eta()
         problems = summary.rejected + summary.failed
         self._bar.update(
             self._task,

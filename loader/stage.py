@@ -89,13 +89,6 @@ def _as_text(rows: pl.DataFrame, escape: set[str]) -> pl.DataFrame:
     )
 
 
-def staging_frame(rows: pl.DataFrame, sort: bool = True) -> pl.DataFrame:
-    """The rows as the text the staging file holds, in key order when ``sort``."""
-    if sort:
-        rows = key_sorted(rows)
-    return _as_text(rows, _needs_escape(rows))
-
-
 def key_order(rows: pl.DataFrame) -> pl.Series:
     """The row positions in key order (day, then the key strings byte for byte, as the PK).
 
@@ -152,17 +145,12 @@ def _lexical_ranks(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_text(
-    rows: pl.DataFrame,
-    out: BinaryIO,
-    order: pl.Series | None,
-    escape: set[str],
-    chunk_rows: int = WRITE_CHUNK_ROWS,
+    rows: pl.DataFrame, out: BinaryIO, order: pl.Series | None, escape: set[str]
 ) -> None:
-    """The staging text of ``rows`` (in ``order``), a chunk of rows at a time."""
-    for start in range(0, rows.height, chunk_rows):
-        part = (
-            rows.slice(start, chunk_rows) if order is None else rows[order.slice(start, chunk_rows)]
-        )
+    """The staging text of ``rows`` (in ``order``), ``WRITE_CHUNK_ROWS`` rows at a time."""
+    chunk = WRITE_CHUNK_ROWS
+    for start in range(0, rows.height, chunk):
+        part = rows.slice(start, chunk) if order is None else rows[order.slice(start, chunk)]
         _as_text(part, escape).write_csv(
             out,
             include_header=False,
@@ -173,9 +161,7 @@ def _write_text(
         )
 
 
-def write_staging_file(
-    rows: pl.DataFrame, path: Path, sort: bool = True, chunk_rows: int = WRITE_CHUNK_ROWS
-) -> int:
+def write_staging_file(rows: pl.DataFrame, path: Path, sort: bool = True) -> int:
     """Write the staging file; returns the number of rows written.
 
     Written a million rows at a time, so only one chunk is ever held as
@@ -183,7 +169,7 @@ def write_staging_file(
     """
     order = key_order(rows) if sort else None
     with open(path, "wb") as out:
-        _write_text(rows, out, order, _needs_escape(rows), chunk_rows)
+        _write_text(rows, out, order, _needs_escape(rows))
     return rows.height
 
 
@@ -209,10 +195,13 @@ class StagingStream:
     end early (so ``LOAD DATA`` counted too few rows and nothing is kept).
     """
 
-    def __init__(self, rows: pl.DataFrame, directory: StagingDir, sort: bool = True) -> None:
+    use_pipe = hasattr(os, "mkfifo")
+    """False: write a plain file first (where there are no named pipes; the A/B benchmark)."""
+
+    def __init__(self, rows: pl.DataFrame, directory: StagingDir) -> None:
         self.rows = rows
         self.directory = directory
-        self.order = key_order(rows) if sort else None
+        self.order = key_order(rows)
         self.escape = _needs_escape(rows)
 
     @property
@@ -223,9 +212,9 @@ class StagingStream:
     def open(self) -> Iterator[Path]:
         """A path ``LOAD DATA LOCAL INFILE`` may read once, while inside the block."""
         path = self.directory.new_name()
-        if not hasattr(os, "mkfifo"):
+        if not self.use_pipe:
             with open(path, "wb") as out:
-                _write_text(self.rows, out, self.order, self.escape, WRITE_CHUNK_ROWS)
+                _write_text(self.rows, out, self.order, self.escape)
             try:
                 yield path
             finally:
@@ -237,7 +226,7 @@ class StagingStream:
         def write() -> None:
             try:
                 with open(path, "wb") as out:  # waits for the reader to open the pipe
-                    _write_text(self.rows, out, self.order, self.escape, WRITE_CHUNK_ROWS)
+                    _write_text(self.rows, out, self.order, self.escape)
             except OSError as error:
                 if not _broken_pipe(error):
                     failed.append(error)

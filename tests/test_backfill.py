@@ -25,7 +25,7 @@ from loader.db import DbConfig, connect
 from loader.dbserver import ThrowawayServer
 from loader.migrate import migrate
 from loader.samples import ExportSpec, changed_copy, write_export
-from tests.conftest import query
+from tests.conftest import query, table
 from tests.test_cli_db import plain_url
 
 START = date(2025, 12, 1)
@@ -60,15 +60,6 @@ def backfill(url: str, *args: str, timeout: float = 300) -> subprocess.Completed
         capture_output=True,
         text=True,
         timeout=timeout,
-    )
-
-
-def state(config) -> list[tuple]:
-    """fund_data as a backfill leaves it: values and lineage (not synced_at, a clock)."""
-    return query(
-        config,
-        "SELECT d_trade, stock, ticker, col_code, value_numeric, value_text, s3_source_key "
-        "FROM fund_data ORDER BY d_trade, stock, ticker, col_code",
     )
 
 
@@ -178,7 +169,7 @@ def test_a_killed_backfill_resumes_to_the_state_of_an_uninterrupted_one(tmp_path
     summary = json.loads(resumed.stdout)
     assert summary["skipped"] >= interrupted - 1 and summary["rejected"] == 1
     assert summary["loaded"] + summary["skipped"] == 15
-    assert state(db) == state(second_db)
+    assert table(db) == table(second_db)
     per_file = query(
         db,
         "SELECT source_key, COUNT(*) FROM fund_data_loads WHERE status = 'loaded' GROUP BY source_key",
@@ -205,7 +196,7 @@ def test_ctrl_c_stops_after_the_merges_under_way(tmp_path, db, second_db):
     assert query(db, "SELECT COUNT(*) FROM fund_data_loads WHERE status = 'loading'")[0][0] == 0
     backfill(plain_url(db), str(folder))
     backfill(plain_url(second_db), str(folder))
-    assert state(db) == state(second_db)
+    assert table(db) == table(second_db)
 
 
 @pytest.mark.db
