@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 import loader  # noqa: E402,F401
 from bench.compare import drop_database, fresh_database, machine, quiesce  # noqa: E402
 from bench.reference import expected_rows, write_clean  # noqa: E402
-from loader import sql  # noqa: E402
-from loader.db import DbConfig, connect  # noqa: E402
-from loader.dbserver import ThrowawayServer  # noqa: E402
-from loader.samples import ExportSpec, write_export  # noqa: E402
-from loader.stage import StagingDir  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig, connect  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
+from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
+from loader.prepare.staging import StagingDir  # noqa: E402
 
 FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 

@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401  (allocator settings before Polars)
 from bench.reference import expected_rows, write_clean  # noqa: E402
-from loader import sql  # noqa: E402
-from loader.db import DbConfig, connect  # noqa: E402
-from loader.dbserver import ThrowawayServer  # noqa: E402
-from loader.migrate import migrate  # noqa: E402
-from loader.samples import ExportSpec, changed_copy, write_export  # noqa: E402
-from loader.stage import StagingDir  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig, connect  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
+from loader.mysql.migrate import migrate  # noqa: E402
+from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.prepare.staging import StagingDir  # noqa: E402
 
 TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
 LABELS = {

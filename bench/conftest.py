@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.samples import ExportSpec, write_export
+from loader.devtools.samples import ExportSpec, write_export
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -33,9 +33,9 @@ def cp1252_export() -> Path:
 @pytest.fixture(scope="session")
 def bench_db():
     """A throwaway MariaDB with a migrated database, for the database stages."""
-    from loader.db import DbConfig, connect
-    from loader.dbserver import ThrowawayServer
-    from loader.migrate import migrate
+    from loader.mysql.config import DbConfig, connect
+    from loader.devtools.dbserver import ThrowawayServer
+    from loader.mysql.migrate import migrate
 
     server = ThrowawayServer().start()
     try:

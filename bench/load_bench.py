@@ -24,14 +24,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import loader  # noqa: E402,F401  (allocator settings before Polars)
-from loader import sql  # noqa: E402
-from loader.db import DbConfig, connect  # noqa: E402
-from loader.dbserver import ThrowawayServer  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig, connect  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
 from loader.load import Loader  # noqa: E402
-from loader.migrate import migrate  # noqa: E402
+from loader.mysql.migrate import migrate  # noqa: E402
 from loader.parse import parse_file  # noqa: E402
-from loader.samples import ExportSpec, changed_copy, write_export  # noqa: E402
-from loader.stage import StagingDir, write_staging_file  # noqa: E402
+from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.prepare.staging import StagingDir, write_staging_file  # noqa: E402
 
 LAYOUT_DDL = HERE.parent / "sql" / "layouts" / "fund_data_surrogate_id.sql"
 

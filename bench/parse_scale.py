@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from loader.samples import ExportSpec, write_export  # noqa: E402
+from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
 
 FUNDSYNC = """
 import json, resource, sys, time

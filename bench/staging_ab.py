@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 def one_load(way: str, url: str, path: str) -> None:
     """In a fresh process: load ``path`` once, the ``way`` given; print the report as JSON."""
     import loader.load as load
-    import loader.stage as stage
-    from loader.db import DbConfig
+    import loader.prepare.staging as stage
+    from loader.mysql.config import DbConfig
 
     stage.StagingStream.use_pipe = way == "pipe"  # "file": written whole, then read
     started = time.perf_counter()
@@ -56,10 +56,10 @@ def main() -> None:
         one_load(*args.one)
         return
 
-    from loader.db import DbConfig, connect
-    from loader.dbserver import ThrowawayServer
-    from loader.migrate import migrate
-    from loader.samples import ExportSpec, write_export
+    from loader.mysql.config import DbConfig, connect
+    from loader.devtools.dbserver import ThrowawayServer
+    from loader.mysql.migrate import migrate
+    from loader.devtools.samples import ExportSpec, write_export
 
     data = HERE / "data"
     data.mkdir(exist_ok=True)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from loader import sql
-from loader.db import connect
+from loader.mysql import sql
+from loader.mysql.config import connect
 from loader.parse import parse_file
-from loader.stage import StagingDir, write_staging_file
+from loader.prepare.staging import StagingDir, write_staging_file
 
 
 def _rows_per_second(benchmark, rows: int) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from loader.csvscan import record_pieces, scan_piece
-from loader.decode import inspect
-from loader.numbers import split_values
+from loader.parse.csvscan import record_pieces, scan_piece
+from loader.parse.decode import inspect
+from loader.parse.numbers import split_values
 from loader.parse import parse_file
 from loader.settings import ParseSettings
 

@@ -49,7 +49,7 @@ def connection_args(url: str) -> dict[str, Any]:
 def run_fundsync(url: str, path: Path, key: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import loader  # noqa: F401  (allocator settings before Polars)
-    from loader.db import DbConfig
+    from loader.mysql.config import DbConfig
     from loader.load import Loader
 
     with Loader(DbConfig.from_url(url)) as load:
@@ -174,8 +174,8 @@ def run_awswrangler(url: str, path: Path, key: str) -> dict[str, Any]:
 
 def run_ceiling(url: str, path: Path, key: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from loader import sql
-    from loader.db import DbConfig, connect
+    from loader.mysql import sql
+    from loader.mysql.config import DbConfig, connect
 
     conn = connect(DbConfig.from_url(url), staging_dir=path.parent)
     cur: Any = conn.cursor()

@@ -5,6 +5,6 @@ logic lives in the library (loader/handler.py, loader/pipeline.py), so the
 worker, the demo and the tests run exactly what Lambda runs.
 """
 
-from loader.handler import lambda_handler
+from loader.pipeline.handler import lambda_handler
 
 __all__ = ["lambda_handler"]

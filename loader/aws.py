@@ -16,27 +16,12 @@ from __future__ import annotations
 import json
 import threading
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from loader.errors import InputError, TransientError
-
-if TYPE_CHECKING:
-    from loader.db import DbConfig
+from loader.errors import AwsError, SourceMissing
 
 GONE = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "InvalidObjectState"}
 _lock = threading.Lock()
-
-
-class SourceMissing(InputError):
-    """The object the message names does not exist (deleted, or a wrong key)."""
-
-
-class AwsError(TransientError):
-    """An AWS call failed in a way that may pass (throttling, 5xx, network, permissions)."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @cache
@@ -85,31 +70,20 @@ def classify(error: BaseException, what: str) -> Exception:
     return error if isinstance(error, Exception) else RuntimeError(str(error))
 
 
-def db_config_from_secret(secret_id: str, time_zone: str | None = None) -> DbConfig:
-    """The database from a Secrets Manager secret in the RDS format.
-
-    The secret holds ``username``, ``password``, ``host``, ``port`` and
-    ``dbname`` (as RDS and Aurora write them on rotation). The password goes
-    into :class:`DbConfig`, which never prints it.
-    """
-    from loader.db import DEFAULT_TIME_ZONE, DbConfig
-    from loader.errors import ConfigError
-
+def secret_json(secret_id: str) -> dict[str, Any]:
+    """A Secrets Manager secret's JSON document (the database's, in the RDS format)."""
     try:
         value = client("secretsmanager").get_secret_value(SecretId=secret_id)
     except Exception as error:
         raise classify(error, "reading the database secret") from None
     try:
-        secret = json.loads(value["SecretString"])
-        return DbConfig(
-            host=str(secret["host"]),
-            port=int(secret.get("port", 3306)),
-            user=str(secret["username"]),
-            password=str(secret["password"]),
-            database=str(secret.get("dbname") or secret.get("database") or "fundsync"),
-            time_zone=time_zone or DEFAULT_TIME_ZONE,
-        )
+        document = json.loads(value["SecretString"])
     except (KeyError, ValueError, TypeError):
+        document = None
+    if not isinstance(document, dict):
+        from loader.errors import ConfigError
+
         raise ConfigError(
             "the database secret must be JSON with username, password, host, port and dbname"
-        ) from None
+        )
+    return document

@@ -1,10 +1,17 @@
-"""Typed errors: every failure a caller can act on is a value with fields.
+"""Every error the loader raises on purpose, in one vocabulary a caller can act on.
 
-Errors are classified once, here. A *permanent* error means the input itself
-is bad: retrying cannot help, the file is rejected. A *transient* error means
-the environment failed (database, network, throttling): the same input may
-succeed later. Later stages (MySQL, S3, SQS) add their own subclasses of the
-two roots; callers branch on the root, never on message text.
+Two roots decide what becomes of a file (:func:`loader.outcome.outcome_of`
+reads them, and nothing else does):
+
+- :class:`InputError`: the input itself is bad (the file, the object, the
+  message). The file is ``rejected``: never retried, dead-lettered at once.
+- :class:`TransientError`: the environment failed (database, network,
+  throttling, permissions, a schema to fix, too little time). The file is
+  ``failed``: the same input may load once the environment is fixed, so it
+  is retried.
+
+:class:`ConfigError` is neither: a usage error, found before any file is
+touched (exit status 2). Callers branch on these roots, never on message text.
 """
 
 from __future__ import annotations
@@ -49,32 +56,19 @@ class RowError:
 class LoaderError(Exception):
     """Root of every error the loader raises on purpose."""
 
-    permanent: bool = True
-
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "message": str(self), "permanent": self.permanent}
+        return {"type": type(self).__name__, "message": str(self)}
 
 
-class PermanentError(LoaderError):
-    """Retrying the same call cannot help (bad input, a refused schema, a usage error)."""
-
-    permanent = True
+class ConfigError(LoaderError):
+    """A setting or argument is invalid (a usage error, exit status 2)."""
 
 
-class InputError(PermanentError):
-    """The input itself is bad (the file, the object or the message): reject it, never retry.
-
-    The pipeline sends a message whose input is bad to the dead-letter queue
-    at once. Any other failure, permanent for one call or not, is about the
-    environment (database, permissions, schema) and is retried, because the
-    same input may load once the environment is fixed.
-    """
+# -- the input is bad: rejected, never retried ---------------------------------------
 
 
-class TransientError(LoaderError):
-    """The environment failed: the same input may succeed on a retry."""
-
-    permanent = False
+class InputError(LoaderError):
+    """The input itself is bad (the file, the object or the message): reject it, never retry."""
 
 
 @dataclass(eq=False)
@@ -116,7 +110,65 @@ class FileRejected(InputError):
         return out
 
 
-class ConfigError(LoaderError):
-    """A setting or argument is invalid (a usage error, exit status 2)."""
+class SourceMissing(InputError):
+    """The source does not exist: no such file, or an S3 object that is gone or never was."""
 
-    permanent = True
+
+class SourceUnreadable(InputError):
+    """The source exists but is no file that can be read (a directory, no permission)."""
+
+
+class MalformedMessage(InputError):
+    """A queue message body that is not an S3 notification the pipeline understands."""
+
+
+# -- the environment failed: failed, retried -------------------------------------------
+
+
+class TransientError(LoaderError):
+    """The environment failed: the same input may load on a retry, once it is fixed."""
+
+
+class DatabaseError(TransientError):
+    """The database refused or failed a statement (connection, deadlock, lock wait, a DDL
+    it does not allow, a table it does not have). ``errno`` is the server's code."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class SchemaError(TransientError):
+    """The target table is not one the loader can merge into safely (fix it, then retry)."""
+
+
+class MigrationError(TransientError):
+    """A migration could not be applied (a changed file, a lock held too long)."""
+
+
+class StagingError(TransientError):
+    """LOAD DATA staged a different number of rows than written, or with warnings."""
+
+
+class MergeCountMismatch(TransientError):
+    """The server's figures do not add up: the merge was rolled back."""
+
+
+class AwsError(TransientError):
+    """An AWS call failed in a way that may pass (throttling, 5xx, network, permissions)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NotEnoughTime(TransientError):
+    """The invocation would end before this object could finish: not started."""
+
+
+class ShuttingDown(TransientError):
+    """The worker was asked to stop: the message is left for another consumer."""
+
+
+class LedgerChanged(TransientError):
+    """The ledger no longer says what it said while the file was prepared: run again."""

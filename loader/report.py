@@ -1,86 +1,176 @@
-"""Turning results and rejections into what people and programs read."""
+"""The load report: what happened to one source, assembled once from the stages' results.
+
+:meth:`LoadReport.of` is the one constructor: the prepare half's
+:class:`~loader.prepare.prepared.PreparedFile`, the merge's
+:class:`MergeCounts` (when it merged), the :class:`~loader.outcome.Failure`
+(when it did not) and the timings. :meth:`LoadReport.failed` is the same
+for a source that never reached the prepare half. The report is immutable;
+:meth:`LoadReport.to_dict` gives the contract's fields (CONTRACT §3) to the
+CLI's JSON, the logs, the metrics and the ledger.
+"""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
-from loader.errors import FileRejected
-from loader.result import ParseResult
+from loader.outcome import Failure, Status, outcome_of
+from loader.parse.result import ParseSummary
+from loader.prepare.prepared import PreparedFile
+from loader.sources import SourceIdentity
+from loader.timing import Timings
 
 
-def parse_report(result: ParseResult) -> dict[str, Any]:
-    """The JSON report of a file that parsed."""
-    return {"status": "parsed", **result.to_dict()}
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    """What the merge did to ``fund_data``: exact, adding up to the rows merged."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
 
 
-def rejection_report(source: str, error: FileRejected) -> dict[str, Any]:
-    """The JSON report of a file that was rejected."""
-    return {
-        "source": source,
-        "status": "rejected",
-        "kind": error.kind,
-        "encoding": error.encoding,
-        "error_count": error.error_count,
-        "errors": [e.to_dict() for e in error.errors],
-    }
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The merge's own result: counts, how the rows reached staging, retries."""
+
+    counts: MergeCounts
+    method: str
+    retries: int = 0
 
 
-def describe(report: dict[str, Any]) -> str:
-    """A few lines a person reads at a glance."""
-    source = report["source"]
-    if report["status"] == "rejected":
-        lines = [
-            f"{source}: REJECTED ({report['kind']}, {report['error_count']} error(s))",
-        ]
-        lines += [f"  {_where(e)}: {e['reason']}" for e in report["errors"][:10]]
-        if report["error_count"] > 10:
-            lines.append(f"  ... {report['error_count'] - 10} more (see --json)")
-        return "\n".join(lines)
-    order = ""
-    if report["date_order"]:
-        proof = "proven" if report["date_order_proven"] else "default, not proven"
-        order = f", {report['date_order']} ({proof})"
-    lines = [
-        f"{source}: {report['rows_parsed']:,} rows ready "
-        f"({report['rows_read']:,} read, {report['duplicates_in_file']:,} duplicates, "
-        f"{report['conflicting_duplicates']:,} conflicting, "
-        f"{report['rejected_rows']:,} rejected)",
-        f"  encoding {report['encoding']} (by {report['encoding_detected_by']}), "
-        f"delimiter {report['delimiter']!r}, dates {report['date_format']}{order}",
-        f"  {report['seconds']:.3f}s, {report['rows_per_second'] or 0:,.0f} rows/s",
-    ]
-    if report["extra_columns"]:
-        lines.append(f"  extra columns ignored: {', '.join(report['extra_columns'])}")
-    lines += [f"  rejected {_where(e)}: {e['reason']}" for e in report["errors"][:5]]
-    return "\n".join(lines)
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What happened to one source (CONTRACT §3)."""
 
+    source: str
+    status: Status
+    identity: SourceIdentity
+    parsed: ParseSummary | None = None
+    merged: Merged | None = None
+    failure: Failure | None = None
+    seconds: float = 0.0
+    timings: Timings = ()
+    ledger_id: int | None = None
+    rows_merged: int | None = None
+    rejects_uri: str | None = None
+    """Where the rejects report (or the rejected rows) of this source were written."""
+    rejects_error: str | None = None
+    """Why the rejects could not be written (the load's outcome stands)."""
 
-def _where(error: dict[str, Any]) -> str:
-    parts = []
-    if error.get("line") is not None:
-        parts.append(f"line {error['line']}")
-    if error.get("column") is not None:
-        parts.append(f"column {error['column']}")
-    if error.get("offset") is not None:
-        parts.append(f"byte {error['offset']}")
-    return ", ".join(parts) or "file"
+    @classmethod
+    def of(
+        cls,
+        prepared: PreparedFile,
+        status: Status,
+        *,
+        merged: Merged | None = None,
+        failure: Failure | None = None,
+        ledger_id: int | None = None,
+        merge_timings: Timings = (),
+        merge_seconds: float = 0.0,
+    ) -> LoadReport:
+        """The report of a prepared file after the merge half (or instead of it)."""
+        return cls(
+            source=prepared.key,
+            status=status,
+            identity=prepared.identity,
+            parsed=prepared.parsed,
+            merged=merged,
+            failure=failure or prepared.failure,
+            seconds=prepared.seconds + merge_seconds,
+            timings=prepared.timings + merge_timings,
+            ledger_id=ledger_id,
+            rows_merged=prepared.rows if merged is not None else None,
+        )
 
+    @classmethod
+    def failed(cls, identity: SourceIdentity, error: BaseException | Failure) -> LoadReport:
+        """A source that could not even be tried (not enough time, a stopping worker)."""
+        failure = error if isinstance(error, Failure) else outcome_of(error)
+        return cls(source=identity.key, status=failure.status, identity=identity, failure=failure)
 
-def write_rejects(result: ParseResult, path: str | Path) -> Path | None:
-    """Write the rejected rows with their reasons as CSV (CONTRACT §1.1); None if there are none."""
-    if result.rejects is None or result.rejects.height == 0:
-        return None
-    path = Path(path)
-    columns = ["line", "d_trade", "stock", "ticker", "col_code", "value", "reason"]
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        writer.writerows(result.rejects.sort("line").select(columns).iter_rows())
-    return path
+    def with_rejects(self, uri: str | None, error: str | None = None) -> LoadReport:
+        return replace(self, rejects_uri=uri, rejects_error=error)
 
+    @property
+    def retryable(self) -> bool:
+        return self.status == "failed"
 
-def rejects_path(source: str) -> Path:
-    """``<name>.rejects.csv`` beside the input."""
-    return Path(f"{source}.rejects.csv")
+    @property
+    def inserted(self) -> int | None:
+        return self.merged.counts.inserted if self.merged else None
+
+    @property
+    def updated(self) -> int | None:
+        return self.merged.counts.updated if self.merged else None
+
+    @property
+    def unchanged(self) -> int | None:
+        return self.merged.counts.unchanged if self.merged else None
+
+    @property
+    def method(self) -> str | None:
+        return self.merged.method if self.merged else None
+
+    @property
+    def retries(self) -> int:
+        return self.merged.retries if self.merged else 0
+
+    @property
+    def error_type(self) -> str | None:
+        return self.failure.error_type if self.failure else None
+
+    @property
+    def rows_read(self) -> int | None:
+        return self.parsed.rows_read if self.parsed else None
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """Rows read per second of the whole load (the one place this is computed)."""
+        if not self.rows_read or self.seconds <= 0:
+            return None
+        return round(self.rows_read / self.seconds, 1)
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        if self.failure is not None:
+            return [e.to_dict() for e in self.failure.errors]
+        return [e.to_dict() for e in self.parsed.errors] if self.parsed else []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's report fields (CONTRACT §3), plus stage timings and lineage."""
+        parsed = self.parsed
+        return {
+            "source": self.source,
+            "status": self.status,
+            "rows_read": parsed.rows_read if parsed else None,
+            "rows_merged": self.rows_merged,
+            "duplicates_in_file": parsed.duplicates_in_file if parsed else None,
+            "conflicting_duplicates": parsed.conflicting_duplicates if parsed else None,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected_rows": parsed.rejected_rows if parsed else None,
+            "encoding": parsed.encoding if parsed else (self.failure and self.failure.encoding),
+            "date_format": parsed.date_format if parsed else None,
+            "date_order": parsed.date_order if parsed else None,
+            "date_order_proven": parsed.date_order_proven if parsed else None,
+            "extra_columns": list(parsed.extra_columns) if parsed else [],
+            "method": self.method,
+            "seconds": round(self.seconds, 6),
+            "rows_per_second": self.rows_per_second,
+            "errors": self.errors,
+            "stage_seconds": {name: round(s, 6) for name, s in self.timings},
+            "ledger_id": self.ledger_id,
+            "retries": self.retries,
+            "object_version": self.identity.version,
+            "bytes": parsed.bytes_read if parsed else (self.identity.size or None),
+            "error_type": self.error_type,
+            "rejects_uri": self.rejects_uri,
+            **({"rejects_error": self.rejects_error} if self.rejects_error else {}),
+        }

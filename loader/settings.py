@@ -1,7 +1,9 @@
-"""One frozen settings object for the parse stage, and the environment names it reads.
+"""Frozen settings objects, and every environment variable name the loader reads.
 
-An explicit argument beats an environment variable; every environment
-variable name the loader reads lives in :data:`ENV`.
+An explicit argument beats an environment variable, which beats the default.
+The names live here only: :data:`ENV` (parsing and the fault drill),
+:data:`PIPELINE_ENV` (the Lambda handler and the worker), :data:`DB_ENV`
+(where the database is).
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ ENV = {
     "default_date_order": "FUNDSYNC_DATE_ORDER",
     "buddhist_era": "FUNDSYNC_BUDDHIST_ERA",
     "max_bad_rows": "FUNDSYNC_MAX_BAD_ROWS",
+    "inject_fault": "FUNDSYNC_INJECT_FAULT",
+}
+DB_ENV = {
+    "url": "FUNDSYNC_DB_URL",
+    "secret": "FUNDSYNC_DB_SECRET_ARN",
+    "time_zone": "FUNDSYNC_TIME_ZONE",
+    "host": "AURORA_HOST",
+    "port": "AURORA_PORT",
+    "user": "AURORA_USER",
+    "password": "AURORA_PASSWORD",
+    "database": "AURORA_DATABASE",
 }
 
 DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")

@@ -1,14 +1,21 @@
-"""Sources: where an export's bytes come from, and who it is (key, version or ETag).
+"""Sources own "what a source is": a local path or an S3 object, a readable copy, and its identity.
 
-A local path is read in place. An S3 object is streamed into a private
-temporary file (mode 0600, a name of our own: the object key never becomes a
-local path) under a size guard, and removed as soon as the load is over.
+:func:`source_of` reads what a user typed (a path, or ``s3://bucket/key``);
+:func:`fetched` turns either kind into a local readable file plus its
+:class:`SourceIdentity` (the key, the object version or ETag, the size and
+the content's SHA-256). A local path is read in place. An S3 object is
+streamed into a private temporary file (mode 0600, a name of our own: the
+key never becomes a path) under a size guard, hashed on the way, and removed
+when the block ends. A source that is missing, a directory or unreadable is
+a typed input error with a one-line message, the same from every entry point.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,101 +23,226 @@ from pathlib import Path
 from typing import Any
 
 from loader import aws
-from loader.errors import ConfigError, FileRejected, RowError
-from loader.events import ObjectRef
+from loader.errors import ConfigError, FileRejected, RowError, SourceMissing, SourceUnreadable
+from loader.timing import Stopwatch
 
 CHUNK = 1 << 20
+HASH_BLOCK = 8 << 20
+UNKNOWN_HASH = ""
+"""The content hash of a source that could not be read (the ledger's column is NOT NULL)."""
 
 
 @dataclass(frozen=True, slots=True)
-class LocalCopy:
-    """A downloaded object: the private file and the object as S3 served it."""
+class S3Object:
+    """One S3 object, with the key already decoded; what a notification or a URI points at."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    event_name: str = "ObjectCreated:Put"
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def identity(self) -> str | None:
+        """What the ledger stores as the object's version: the version id, else the ETag."""
+        return self.version_id or self.etag
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "etag": self.etag,
+            "size": self.size,
+            "event_name": self.event_name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A file on this machine; its source key is the path as given (CONTRACT §1.2)."""
+
+    path: str
+    name: str | None = None
+    """The source key, when it differs from the path (the backfill's path as found)."""
+
+    @property
+    def key(self) -> str:
+        return self.name or self.path
+
+    @property
+    def uri(self) -> str:
+        return self.path
+
+    @property
+    def identity(self) -> str | None:
+        return None
+
+
+Source = LocalFile | S3Object
+
+
+@dataclass(frozen=True, slots=True)
+class SourceIdentity:
+    """Who a source is: what the ledger records and the skip rule compares."""
+
+    key: str
+    content_hash: str
+    size: int
+    version: str | None = None
+
+    @property
+    def key_hash(self) -> str:
+        return key_hash(self.key)
+
+
+def key_hash(key: str) -> str:
+    """The ledger's indexable stand-in for a source key of up to 1,024 characters."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def unknown_identity(source: Source) -> SourceIdentity:
+    """The identity of a source that could not be read: its key and version, no content."""
+    size = source.size if isinstance(source, S3Object) else None
+    return SourceIdentity(source.key, UNKNOWN_HASH, size or 0, source.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCopy:
+    """A readable local copy of a source, and who the source is."""
 
     path: Path
-    ref: ObjectRef
-    size: int
+    identity: SourceIdentity
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key); the key is taken verbatim (not URL-decoded)."""
-    if not uri.startswith("s3://"):
-        raise ConfigError(f"not an S3 URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
+def source_of(text: str) -> Source:
+    """A source as typed: ``s3://bucket/key`` is an S3 object, anything else a local path."""
+    if not text.startswith("s3://"):
+        return LocalFile(text)
+    bucket, _, key = text[5:].partition("/")
     if not bucket or not key:
-        raise ConfigError(f"S3 URI needs a bucket and a key: {uri!r}")
-    return bucket, key
-
-
-def is_s3_uri(source: str) -> bool:
-    return source.startswith("s3://")
-
-
-def object_ref(uri: str) -> ObjectRef:
-    bucket, key = parse_s3_uri(uri)
-    return ObjectRef(bucket=bucket, key=key)
-
-
-def too_large(ref: ObjectRef, size: int, limit: int) -> FileRejected:
-    return FileRejected(
-        source=ref.key,
-        kind="limits",
-        errors=[
-            RowError(
-                None,
-                None,
-                f"object is {size:,} bytes, over the {limit:,}-byte limit "
-                "(FUNDSYNC_MAX_OBJECT_BYTES)",
-            )
-        ],
-    )
+        raise ConfigError(f"S3 URI needs a bucket and a key: {text!r}")
+    return S3Object(bucket=bucket, key=key)
 
 
 @contextlib.contextmanager
-def downloaded(
-    ref: ObjectRef, directory: str | Path, max_bytes: int, s3: Any = None
-) -> Iterator[LocalCopy]:
-    """Stream one object into a private temp file in ``directory``; the file is removed on exit.
+def fetched(
+    source: Source,
+    watch: Stopwatch,
+    work_dir: str | Path | None = None,
+    max_bytes: int = 2 << 30,
+    s3: Any = None,
+) -> Iterator[SourceCopy]:
+    """A local readable copy of ``source`` and its identity; a downloaded copy is removed on exit.
+
+    Raises :class:`~loader.errors.SourceMissing` or
+    :class:`~loader.errors.SourceUnreadable` (input errors), an
+    over-the-limit object as :class:`~loader.errors.FileRejected`, or an
+    :class:`~loader.errors.AwsError` when S3 itself failed.
+    """
+    if isinstance(source, LocalFile):
+        path = readable_file(source.path)
+        with watch.stage("hash"):
+            content_hash, size = hash_file(path)
+        yield SourceCopy(path, SourceIdentity(source.key, content_hash, size))
+        return
+    with _downloaded(source, watch, work_dir, max_bytes, s3) as copy:
+        yield copy
+
+
+def readable_file(text: str) -> Path:
+    """The path, if it names a regular file this process can read; else a one-line input error."""
+    path = Path(text)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SourceMissing(f"{text}: no such file") from None
+    except OSError as error:
+        raise SourceUnreadable(f"{text}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise SourceUnreadable(f"{text}: is a directory, not an export file")
+    if not os.access(path, os.R_OK):
+        raise SourceUnreadable(f"{text}: permission denied")
+    return path
+
+
+def hash_file(path: str | Path) -> tuple[str, int]:
+    """The SHA-256 and the size of a local file's bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(HASH_BLOCK):
+                digest.update(block)
+                size += len(block)
+    except PermissionError:
+        raise SourceUnreadable(f"{path}: permission denied") from None
+    except OSError as error:
+        raise SourceUnreadable(f"{path}: cannot be read ({error.strerror})") from None
+    return digest.hexdigest(), size
+
+
+def too_large(key: str, size: int, limit: int) -> FileRejected:
+    reason = f"object is {size:,} bytes, over the {limit:,}-byte limit (FUNDSYNC_MAX_OBJECT_BYTES)"
+    return FileRejected(source=key, kind="limits", errors=[RowError(None, None, reason)])
+
+
+@contextlib.contextmanager
+def _downloaded(
+    obj: S3Object, watch: Stopwatch, directory: str | Path | None, max_bytes: int, s3: Any
+) -> Iterator[SourceCopy]:
+    """Stream one object into a private temp file, hashing it on the way; removed on exit.
 
     The version in the notification is fetched when there is one, so a later
     overwrite cannot change what this message loads. An object over
     ``max_bytes`` is rejected before a byte is written (and again while
     streaming, should the object be larger than announced).
     """
-    s3 = s3 or aws.client("s3")
-    if ref.size is not None and ref.size > max_bytes:
-        raise too_large(ref, ref.size, max_bytes)
-    request: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
-    if ref.version_id:
-        request["VersionId"] = ref.version_id
-    try:
-        response = s3.get_object(**request)
-    except Exception as error:
-        raise aws.classify(error, f"reading {ref.uri}") from None
-    announced = int(response.get("ContentLength") or 0)
-    if announced > max_bytes:
-        response["Body"].close()
-        raise too_large(ref, announced, max_bytes)
+    if obj.size is not None and obj.size > max_bytes:
+        raise too_large(obj.key, obj.size, max_bytes)
     fd, name = tempfile.mkstemp(prefix="object-", suffix=".part", dir=directory)
     path = Path(name)
     try:
-        size = 0
+        with watch.stage("download"):
+            served = _stream(obj, os.fdopen(fd, "wb"), max_bytes, s3 or aws.client("s3"))
+        yield SourceCopy(path, served)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _stream(obj: S3Object, out: Any, max_bytes: int, s3: Any) -> SourceIdentity:
+    request: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
+    if obj.version_id:
+        request["VersionId"] = obj.version_id
+    with out:
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in response["Body"].iter_chunks(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise too_large(ref, size, max_bytes)
-                    out.write(chunk)
+            response = s3.get_object(**request)
+        except Exception as error:
+            raise aws.classify(error, f"reading {obj.uri}") from None
+        announced = int(response.get("ContentLength") or 0)
+        if announced > max_bytes:
+            response["Body"].close()
+            raise too_large(obj.key, announced, max_bytes)
+        digest, size = hashlib.sha256(), 0
+        try:
+            for chunk in response["Body"].iter_chunks(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large(obj.key, size, max_bytes)
+                digest.update(chunk)
+                out.write(chunk)
         except FileRejected:
             raise
         except Exception as error:
-            raise aws.classify(error, f"reading {ref.uri}") from None
-        served = replace(
-            ref,
-            version_id=response.get("VersionId") or ref.version_id,
-            etag=(response.get("ETag") or "").strip('"') or ref.etag,
-            size=size,
-        )
-        yield LocalCopy(path=path, ref=served, size=size)
-    finally:
-        path.unlink(missing_ok=True)
+            raise aws.classify(error, f"reading {obj.uri}") from None
+    served = replace(
+        obj,
+        version_id=response.get("VersionId") or obj.version_id,
+        etag=(response.get("ETag") or "").strip('"') or obj.etag,
+    )
+    return SourceIdentity(obj.key, digest.hexdigest(), size, served.identity)

@@ -9,7 +9,7 @@ import pytest
 
 from loader.errors import FileRejected
 from loader.parse import parse_file
-from loader.result import ParseResult
+from loader.parse.result import ParseResult
 from loader.settings import ParseSettings
 
 
@@ -77,11 +77,7 @@ def one_value(value: str, **settings: Any) -> tuple[Decimal | None, str | None]:
 # -- a real database for the ``db`` tier -------------------------------------------
 
 import os  # noqa: E402
-import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +86,7 @@ def db_server_url() -> Iterator[str]:
     if url := os.environ.get("FUNDSYNC_TEST_DB_URL"):
         yield url
         return
-    from loader.dbserver import ThrowawayServer
+    from loader.devtools.dbserver import ThrowawayServer
     from loader.errors import ConfigError
 
     try:
@@ -103,13 +99,6 @@ def db_server_url() -> Iterator[str]:
         server.stop()
 
 
-def _admin(url: str):
-    from loader.db import DbConfig, connect
-
-    config = DbConfig.from_url(url)
-    return config, connect(config.with_database("mysql"))
-
-
 @pytest.fixture(params=["composite-pk", "surrogate-id"])
 def layout(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -118,40 +107,27 @@ def layout(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db(db_server_url: str, request: pytest.FixtureRequest):
     """A fresh, migrated database of its own; the layout parameter when the test asks for it."""
-    from loader.migrate import migrate
+    from loader.devtools.dbserver import fresh_database
 
-    config, admin = _admin(db_server_url)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    cur = admin.cursor()
-    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    admin.commit()
-    config = config.with_database(name)
-    from loader.db import connect
-
-    conn = connect(config)
-    if "layout" in request.fixturenames and request.getfixturevalue("layout") == "surrogate-id":
-        c = conn.cursor()
-        c.execute(_ddl(SQL_DIR / "layouts" / "fund_data_surrogate_id.sql"))
-        c.close()
-    migrate(conn)
-    conn.close()
-    try:
+    layout = "composite-pk"
+    if "layout" in request.fixturenames:
+        layout = request.getfixturevalue("layout")
+    with fresh_database(db_server_url, layout=layout) as config:
         yield config
-    finally:
-        cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.commit()
-        admin.close()
 
 
-def _ddl(path: Path) -> str:
-    body = "\n".join(
-        line for line in path.read_text().splitlines() if not line.strip().startswith("--")
-    )
-    return body.strip().rstrip(";")
+def load_file(session, path, key: str | None = None, force: bool = False, **settings: Any):
+    """One local file through the load path (prepare, then merge), as ``fundsync load`` does."""
+    from loader.load import load_source
+    from loader.prepare import PrepareOptions
+    from loader.sources import LocalFile
+
+    options = PrepareOptions(parse=ParseSettings(**settings))
+    return load_source(LocalFile(str(path), key), session, options, force=force)
 
 
 def query(config, statement: str, params: tuple = ()) -> list[tuple]:
-    from loader.db import connect
+    from loader.mysql.connection import connect
 
     conn = connect(config)
     try:
@@ -179,7 +155,7 @@ import json  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from loader.infra import RAW_PREFIX  # noqa: E402
+from loader.pipeline.infra import RAW_PREFIX  # noqa: E402
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -263,7 +239,7 @@ def make_lake(
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    from loader.infra import notification_configuration
+    from loader.pipeline.infra import notification_configuration
 
     s3.put_bucket_notification_configuration(
         Bucket=name, NotificationConfiguration=notification_configuration(queue_arn)
@@ -361,7 +337,7 @@ def aws_clients(endpoint: str):
 
 import io  # noqa: E402
 
-from loader.sqs import (  # noqa: E402
+from loader.pipeline.sqs import (  # noqa: E402
     InvocationContext,
     LocalEventSourceMapping,
     SqsMessage,
@@ -404,7 +380,7 @@ class Lambda:
 @pytest.fixture
 def handler(db, lake, monkeypatch, tmp_path):
     """The real handler module on a fresh pipeline: this test's database, DLQ and work dir."""
-    import loader.handler as module
+    import loader.pipeline.handler as module
 
     work = tmp_path / "work"
     work.mkdir()
@@ -424,7 +400,7 @@ SECRET = "S3cr3t-p@ss!"
 @pytest.fixture
 def user_url(db):
     """A user with a password, so the tests can look for the password in every output."""
-    from loader.db import connect
+    from loader.mysql.connection import connect
 
     admin = connect(db)
     cur = admin.cursor()

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from loader.backfill import discover, trade_date_of
-from loader.db import DbConfig, connect
-from loader.dbserver import ThrowawayServer
-from loader.migrate import migrate
-from loader.samples import ExportSpec, changed_copy, write_export
+from loader.devtools.dbserver import ThrowawayServer, fresh_database
+from loader.devtools.samples import ExportSpec, changed_copy, write_export
+from loader.mysql.config import DbConfig
+from loader.mysql.connection import connect
+from loader.mysql.migrate import migrate
 from tests.conftest import query, table
 from tests.test_cli_db import plain_url
 
@@ -66,20 +67,8 @@ def backfill(url: str, *args: str, timeout: float = 300) -> subprocess.Completed
 @pytest.fixture
 def second_db(db_server_url):
     """Another fresh database on the same server, for the uninterrupted reference run."""
-    import uuid
-
-    admin = DbConfig.from_url(db_server_url)
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = connect(admin.with_database("mysql"))
-    conn.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    conn.commit()
-    config = admin.with_database(name)
-    inner = connect(config)
-    migrate(inner)
-    inner.close()
-    yield config
-    conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.close()
+    with fresh_database(db_server_url) as config:
+        yield config
 
 
 def test_trade_dates_come_from_the_folder_or_the_file_name():
@@ -270,7 +259,8 @@ def test_progress_is_a_live_bar_in_a_terminal_and_lines_in_a_pipe(tmp_path, db):
     text = screen.decode("utf-8", "replace")
     assert "\x1b[" in text  # drawn in place
     assert "6/6 files" in text and "rows/s" in text and "ETA" in text
-    assert "1 failed" in text  # problems on the bar (the broken file)
+    # the bar names the broken file as the summary does: rejected, not failed
+    assert "1 rejected" in text and "1 failed" not in text
 
 
 def _upload(s3, bucket: str, folder: Path, prefix: str = "raw/sql_server/fund_data/") -> list[str]:

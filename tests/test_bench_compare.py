@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.reference import Unsupported, expected_rows, write_clean
+from loader.devtools.samples import ExportSpec, changed_copy, write_export
 from loader.parse import parse_file
-from loader.samples import ExportSpec, changed_copy, write_export
 from tests.test_cli_db import plain_url
 
 ROOT = Path(__file__).resolve().parent.parent

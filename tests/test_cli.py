@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.samples import ExportSpec, write_export
+from loader.devtools.samples import ExportSpec, write_export
 from tests.conftest import csv_bytes
 
 

@@ -2,8 +2,10 @@
 
 import pytest
 
-from loader.db import DbConfig, classify
 from loader.errors import ConfigError
+from loader.mysql.config import DbConfig
+from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
+from loader.outcome import outcome_of
 
 
 def test_url_with_tls_options_and_an_encoded_password():
@@ -56,6 +58,10 @@ def test_driver_errors_are_classified_and_scrubbed_of_the_password():
     config = DbConfig.from_url("mysql://u:hunter2@h/db")
     deadlock = mysql.connector.errors.DatabaseError(msg="Deadlock found", errno=1213)
     denied = mysql.connector.errors.ProgrammingError(msg="Access denied (hunter2)", errno=1045)
-    assert classify(deadlock, config).permanent is False
+    retried = classify(deadlock, config)
+    assert retried.errno == 1213 and retried.errno in RETRYABLE_IN_TRANSACTION
     scrubbed = classify(denied, config)
-    assert scrubbed.permanent is True and "hunter2" not in str(scrubbed)
+    assert scrubbed.errno == 1045 and scrubbed.errno not in RETRYABLE_IN_TRANSACTION
+    assert "hunter2" not in str(scrubbed) and "***" in str(scrubbed)
+    # both are the environment, never the input: the file is retried, not rejected
+    assert {outcome_of(retried).status, outcome_of(scrubbed).status} == {"failed"}

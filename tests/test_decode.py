@@ -7,7 +7,7 @@ import re
 import cchardet
 import pytest
 
-from loader.decode import inspect
+from loader.parse.decode import inspect
 from loader.settings import ParseSettings, parse_prefix_map
 from tests.conftest import HEADER, csv_bytes, parse, reject, rows_of
 

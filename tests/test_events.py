@@ -8,8 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loader.events import MalformedMessage, ObjectRef, parse_body, s3_notification
-from loader.sqs import SqsMessage, error_attributes
+from loader.errors import MalformedMessage
+from loader.outcome import outcome_of
+from loader.pipeline.events import parse_body, s3_notification
+from loader.pipeline.sqs import SqsMessage, error_attributes
+from loader.sources import S3Object
 
 EVENTS_DIR = __import__("pathlib").Path(__file__).parent / "events"
 
@@ -21,7 +24,7 @@ def fixture(name: str) -> str:
 def test_an_s3_notification_as_s3_writes_it():
     note = parse_body(fixture("s3_put.json"))
     assert note.objects == (
-        ObjectRef(
+        S3Object(
             bucket="fund-data-lake",
             key="raw/sql_server/fund_data/2025-12-09/fund data+v2 (1).csv",
             version_id="096fKKXTRTtl3on89fVO.nfljtsv6qko",
@@ -84,7 +87,7 @@ def test_an_sns_wrapped_notification_is_unwrapped():
 def test_anything_else_is_a_malformed_message(body):
     with pytest.raises(MalformedMessage) as caught:
         parse_body(body)
-    assert caught.value.permanent
+    assert outcome_of(caught.value).status == "rejected"  # dead-lettered at once
 
 
 keys = st.text(
@@ -96,7 +99,7 @@ keys = st.text(
 
 @given(keys, st.none() | st.text(alphabet="0123456789abcdef", min_size=32, max_size=32))
 def test_any_key_survives_the_notification_encoding(key, etag):
-    ref = ObjectRef("b", key, etag=etag, size=3)
+    ref = S3Object("b", key, etag=etag, size=3)
     [back] = parse_body(s3_notification(ref)).objects
     assert back == ref
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from loader.db import connect
-from loader.load import Loader
-from tests.conftest import csv_bytes, query, table
+from loader.mysql.connection import connect
+from loader.mysql.session import Session
+from tests.conftest import csv_bytes, load_file, query, table
 from tests.test_cli_db import plain_url
 
 pytestmark = pytest.mark.db
@@ -60,14 +60,14 @@ UPDATE = [f"2025-12-09,S{i},T,C,{i}.5" for i in range(200)] + ["2025-12-09,NEW,T
 
 
 def test_a_connection_killed_mid_merge_leaves_nothing_and_a_retry_completes(db, tmp_path):
-    with Loader(db) as loader:
-        assert loader.load(export(tmp_path / "base.csv", BASE)).status == "loaded"
+    with Session(db) as loader:
+        assert load_file(loader, export(tmp_path / "base.csv", BASE)).status == "loaded"
     before = table(db)
     update = export(tmp_path / "update.csv", UPDATE)
     locker = hold_row_lock(db, ("2025-12-09", "S100", "T", "C"))
     reports = []
-    loader = Loader(db)
-    worker = threading.Thread(target=lambda: reports.append(loader.load(update)))
+    loader = Session(db)
+    worker = threading.Thread(target=lambda: reports.append(load_file(loader, update)))
     worker.start()
     victim = wait_for_blocked_merge(db)
     killer = connect(db)
@@ -78,7 +78,7 @@ def test_a_connection_killed_mid_merge_leaves_nothing_and_a_retry_completes(db, 
     killer.close()
     assert reports[0].status == "failed"
     assert table(db) == before  # nothing of that file is visible
-    retry = loader.load(update)
+    retry = load_file(loader, update)
     loader.close()
     assert (retry.status, retry.inserted, retry.updated) == ("loaded", 1, 200)
     assert [r[4] for r in table(db)][:3] == [Decimal("1"), Decimal("0.5"), Decimal("1.5")]
@@ -87,8 +87,8 @@ def test_a_connection_killed_mid_merge_leaves_nothing_and_a_retry_completes(db, 
 
 
 def test_a_process_killed_mid_load_reruns_to_the_exact_state(db, tmp_path):
-    with Loader(db) as loader:
-        loader.load(export(tmp_path / "base.csv", BASE))
+    with Session(db) as loader:
+        load_file(loader, export(tmp_path / "base.csv", BASE))
     before = table(db)
     update = export(tmp_path / "update.csv", UPDATE)
     locker = hold_row_lock(db, ("2025-12-09", "S5", "T", "C"))
@@ -139,8 +139,8 @@ def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path):
     reports = []
 
     def run(path):
-        with Loader(db) as loader:
-            reports.append(loader.load(path))
+        with Session(db) as loader:
+            reports.append(load_file(loader, path))
 
     threads = [threading.Thread(target=run, args=(f,)) for f in files]
     for t in threads:

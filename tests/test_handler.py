@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from loader.events import ObjectRef, s3_notification
-from loader.sqs import SqsMessage, lambda_event
+from loader.pipeline.events import s3_notification
+from loader.pipeline.sqs import SqsMessage, lambda_event
+from loader.sources import S3Object
 from tests.conftest import csv_bytes, query, table
 
 pytestmark = [pytest.mark.aws, pytest.mark.db]
@@ -41,9 +42,9 @@ def test_the_entry_point_is_the_library_handler():
     spec = importlib.util.spec_from_file_location("handler", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    import loader.handler
+    import loader.pipeline.handler
 
-    assert module.lambda_handler is loader.handler.lambda_handler
+    assert module.lambda_handler is loader.pipeline.handler.lambda_handler
 
 
 def test_all_good_loads_every_file_and_records_the_etag(handler, lake, db):
@@ -191,7 +192,7 @@ def test_eventbridge_object_created_is_accepted(handler, lake, db):
 def test_several_records_in_one_message_load_each(handler, lake, db):
     first = lake.put("one.csv", GOOD)
     second = lake.put("two.csv", OTHER)
-    body = s3_notification([ObjectRef(lake.bucket, first), ObjectRef(lake.bucket, second)])
+    body = s3_notification([S3Object(lake.bucket, first), S3Object(lake.bucket, second)])
     assert handler(handler.event(body)) == []
     assert sorted(r[:2] for r in ledger(db)) == [(first, "loaded"), (second, "loaded")]
     assert len(table(db)) == 4
@@ -200,7 +201,7 @@ def test_several_records_in_one_message_load_each(handler, lake, db):
 def test_one_bad_record_parks_the_message_and_a_replay_skips_the_good_one(handler, lake, db):
     good = lake.put("one.csv", GOOD)
     bad = lake.put("two.csv", BROKEN)
-    body = s3_notification([ObjectRef(lake.bucket, good), ObjectRef(lake.bucket, bad)])
+    body = s3_notification([S3Object(lake.bucket, good), S3Object(lake.bucket, bad)])
     assert handler(handler.event(body)) == []
     [letter] = dead_letters(lake)
     assert letter["MessageAttributes"]["fundsync.sources"]["StringValue"] == bad
@@ -289,7 +290,7 @@ def test_an_object_over_the_size_guard_is_rejected_before_download(handler, lake
 
 
 def test_an_object_that_is_gone_goes_to_the_dlq(handler, lake, db):
-    body = s3_notification(ObjectRef(lake.bucket, "raw/sql_server/fund_data/never.csv"))
+    body = s3_notification(S3Object(lake.bucket, "raw/sql_server/fund_data/never.csv"))
     assert handler(handler.event(body)) == []
     [letter] = dead_letters(lake)
     assert letter["MessageAttributes"]["fundsync.error_type"]["StringValue"] == "SourceMissing"
@@ -356,12 +357,12 @@ def _d(day: int):
 def test_the_database_connection_is_reused_across_invocations(handler, lake, db):
     lake.put("a.csv", GOOD)
     handler.drain()
-    loader = handler.module.pipeline().loader
+    loader = handler.module.pipeline().session
     first = loader.connection()
     [(first_id,)] = _connection_id(first)
     lake.put("b.csv", OTHER)
     handler.drain()
-    assert handler.module.pipeline().loader is loader
+    assert handler.module.pipeline().session is loader
     second = loader.connection()
     assert second is first and _connection_id(second) == [(first_id,)]
     assert [r[1] for r in ledger(db)] == ["loaded", "loaded"]

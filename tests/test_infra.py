@@ -204,7 +204,7 @@ def test_the_dev_plan_has_the_promised_shape(dev_plan):
         "raw/sql_server/fund_data/",
         ".csv",
     )
-    from loader.infra import RAW_PREFIX, SUFFIX
+    from loader.pipeline.infra import RAW_PREFIX, SUFFIX
 
     assert (queue_config["filter_prefix"], queue_config["filter_suffix"]) == (RAW_PREFIX, SUFFIX)
     policy = json.loads(

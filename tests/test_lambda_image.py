@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.sqs import SqsMessage, lambda_event
+from loader.pipeline.sqs import SqsMessage, lambda_event
 from tests.conftest import FAKE_AWS_ENV, aws_clients, csv_bytes, db_url, make_lake, query
 
 pytestmark = [pytest.mark.aws, pytest.mark.db, pytest.mark.slow]

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from loader import sql
-from loader.db import DbConfig, SchemaError, connect
-from loader.load import Loader, MergeCounts, check_target
-from loader.migrate import migrate
-from loader.read import get_by_source, get_by_ticker
-from tests.conftest import csv_bytes, query, table
+from loader.errors import MergeCountMismatch, SchemaError
+from loader.mysql import sql
+from loader.mysql.config import DbConfig
+from loader.mysql.connection import connect
+from loader.mysql.counts import counts_from_server
+from loader.mysql.migrate import migrate
+from loader.mysql.read import get_by_source, get_by_ticker
+from loader.mysql.schema import check_target
+from loader.mysql.session import Session
+from loader.report import MergeCounts
+from tests.conftest import csv_bytes, load_file, query, table
 
 pytestmark = pytest.mark.db
 
@@ -83,8 +88,8 @@ def test_merge_semantics_and_exact_counts(db, layout, tmp_path):
         "2025-12-09,S,T,D,same",  # unchanged
         "2025-12-09,S,T,E,9",
     )  # new: inserted
-    with Loader(db) as loader:
-        one = loader.load(first)
+    with Session(db) as loader:
+        one = load_file(loader, first)
         assert (one.status, one.inserted, one.updated, one.unchanged) == ("loaded", 4, 0, 0)
         before = {
             r[3]: r
@@ -93,7 +98,7 @@ def test_merge_semantics_and_exact_counts(db, layout, tmp_path):
                 "SELECT d_trade, stock, ticker, col_code, s3_source_key, synced_at FROM fund_data",
             )
         }
-        two = loader.load(second)
+        two = load_file(loader, second)
     assert (two.status, two.inserted, two.updated, two.unchanged) == ("loaded", 1, 2, 2)
     assert two.rows_merged == 5
     rows = {
@@ -122,21 +127,21 @@ def test_key_columns_compare_byte_for_byte(db, tmp_path):
         "2025-12-09,ÅBC,T,C,3",
         "2025-12-09,A\u030aBC,T,C,4",
     )
-    with Loader(db) as loader:
-        assert loader.load(path).inserted == 4
+    with Session(db) as loader:
+        assert load_file(loader, path).inserted == 4
     assert len(table(db)) == 4
 
 
 def test_trailing_space_inside_text_is_a_change(db, tmp_path):
-    with Loader(db) as loader:
-        loader.load(export(tmp_path, "a.csv", '2025-12-09,S,T,C,"x  y"'))
-        report = loader.load(export(tmp_path, "b.csv", '2025-12-09,S,T,C,"x y"'))
+    with Session(db) as loader:
+        load_file(loader, export(tmp_path, "a.csv", '2025-12-09,S,T,C,"x  y"'))
+        report = load_file(loader, export(tmp_path, "b.csv", '2025-12-09,S,T,C,"x y"'))
     assert report.updated == 1
 
 
 def test_synced_at_is_in_the_configured_zone(db, tmp_path):
-    with Loader(db) as loader:
-        loader.load(export(tmp_path, "a.csv", "2025-12-09,S,T,C,1"))
+    with Session(db) as loader:
+        load_file(loader, export(tmp_path, "a.csv", "2025-12-09,S,T,C,1"))
     [(synced, utc_now)] = query(db, "SELECT synced_at, UTC_TIMESTAMP(6) FROM fund_data")
     offset = (synced - utc_now).total_seconds() / 3600
     assert round(offset) == 7
@@ -144,8 +149,8 @@ def test_synced_at_is_in_the_configured_zone(db, tmp_path):
 
 def test_the_server_counts_are_derived_as_documented(db, tmp_path):
     """Prove on this server what ``Duplicates`` in the OK packet counts."""
-    with Loader(db) as loader:
-        loader.load(export(tmp_path, "a.csv", "2025-12-09,S,T,A,1", "2025-12-09,S,T,B,2"))
+    with Session(db) as loader:
+        load_file(loader, export(tmp_path, "a.csv", "2025-12-09,S,T,A,1", "2025-12-09,S,T,B,2"))
         conn = loader.connection()
         cur = conn.cursor()
         cur.execute(sql.TRUNCATE_STAGE)
@@ -161,14 +166,14 @@ def test_the_server_counts_are_derived_as_documented(db, tmp_path):
     records, duplicates = (int(x) for x in result["info_msg"].split()[1:4:2])
     assert (records, result["affected_rows"]) == (3, 1 + 2 * 1)  # 1 inserted, 1 updated, 1 same
     assert duplicates == (1 if mariadb else 2)  # MariaDB: updated only; MySQL: every existing key
-    assert MergeCounts.from_server(3, result["affected_rows"], result["info_msg"], mariadb) == (
+    assert counts_from_server(3, result["affected_rows"], result["info_msg"], mariadb) == (
         MergeCounts(1, 1, 1)
     )
 
 
 def test_counts_that_do_not_add_up_are_refused():
-    with pytest.raises(Exception, match="do not add up"):
-        MergeCounts.from_server(3, 5, "Records: 3  Duplicates: 1  Warnings: 0", True)
+    with pytest.raises(MergeCountMismatch, match="do not add up"):
+        counts_from_server(3, 5, "Records: 3  Duplicates: 1  Warnings: 0", True)
 
 
 def test_a_table_with_another_unique_key_is_refused(db):
@@ -185,9 +190,9 @@ def test_a_table_with_another_unique_key_is_refused(db):
 
 
 def test_a_rejected_file_writes_nothing_and_is_recorded(db, tmp_path):
-    with Loader(db) as loader:
-        report = loader.load(
-            export(tmp_path, "bad.csv", "2025-12-09,S,T,C,1", "2025-13-09,S,T,D,1")
+    with Session(db) as loader:
+        report = load_file(
+            loader, export(tmp_path, "bad.csv", "2025-12-09,S,T,C,1", "2025-13-09,S,T,D,1")
         )
     assert report.status == "rejected" and report.errors[0]["line"] == 3
     assert table(db) == []
@@ -197,15 +202,15 @@ def test_a_rejected_file_writes_nothing_and_is_recorded(db, tmp_path):
 
 def test_the_ledger_skips_loaded_content_and_force_reloads(db, tmp_path):
     path = export(tmp_path, "a.csv", "2025-12-09,S,T,C,1")
-    with Loader(db) as loader:
-        assert loader.load(path).status == "loaded"
-        assert loader.load(path).status == "skipped"
-        forced = loader.load(path, force=True)
+    with Session(db) as loader:
+        assert load_file(loader, path).status == "loaded"
+        assert load_file(loader, path).status == "skipped"
+        forced = load_file(loader, path, force=True)
         assert (forced.status, forced.unchanged) == ("loaded", 1)
-        renamed = loader.load(path, source_key="another/key.csv")
+        renamed = load_file(loader, path, key="another/key.csv")
         assert (renamed.status, renamed.unchanged, renamed.inserted) == ("loaded", 1, 0)
         path.write_bytes(csv_bytes("2025-12-09,S,T,C,2"))
-        changed = loader.load(path)
+        changed = load_file(loader, path)
         assert (changed.status, changed.updated) == ("loaded", 1)
     ledger = query(
         db,
@@ -222,8 +227,8 @@ def test_local_infile_refused_falls_back_to_batched_inserts(db, tmp_path):
     cur = admin.cursor()
     cur.execute("SET GLOBAL local_infile = 0")
     try:
-        with Loader(db) as loader:
-            report = loader.load(path)
+        with Session(db) as loader:
+            report = load_file(loader, path)
     finally:
         cur.execute("SET GLOBAL local_infile = 1")
         admin.close()
@@ -234,22 +239,23 @@ def test_local_infile_refused_falls_back_to_batched_inserts(db, tmp_path):
 
 
 def test_a_fresh_day_loads_directly_and_an_existing_day_through_staging(db, tmp_path):
-    with Loader(db) as loader:
-        fresh = loader.load(export(tmp_path, "a.csv", "2025-12-09,S,T,C,1"))
-        again = loader.load(export(tmp_path, "b.csv", "2025-12-09,S,T,D,1"))
+    with Session(db) as loader:
+        fresh = load_file(loader, export(tmp_path, "a.csv", "2025-12-09,S,T,C,1"))
+        again = load_file(loader, export(tmp_path, "b.csv", "2025-12-09,S,T,D,1"))
     assert fresh.method == "load_data_local_direct" and again.method == "load_data_local"
 
 
 def test_read_api_returns_exact_decimals(db, tmp_path, monkeypatch):
-    with Loader(db) as loader:
-        loader.load(
+    with Session(db) as loader:
+        load_file(
+            loader,
             export(
                 tmp_path,
                 "a.csv",
                 "2025-12-08,S,T,C,0.000000000001",
                 "2025-12-09,S,T,C,-99999999999999999999999999.999999999999",
                 "2025-12-09,S,U,C,x",
-            )
+            ),
         )
     frame = get_by_ticker("T", start=date(2025, 12, 9), config=db)
     assert frame["value_numeric"].to_list() == [Decimal("-99999999999999999999999999.999999999999")]
@@ -260,8 +266,8 @@ def test_read_api_returns_exact_decimals(db, tmp_path, monkeypatch):
 
 
 def test_a_lock_wait_timeout_is_retried(db, tmp_path):
-    with Loader(db) as loader:
-        loader.load(export(tmp_path, "a.csv", "2025-12-09,S,T,C,1", "2025-12-09,S,T,D,1"))
+    with Session(db) as loader:
+        load_file(loader, export(tmp_path, "a.csv", "2025-12-09,S,T,C,1", "2025-12-09,S,T,D,1"))
         loader.connection().cursor().execute("SET SESSION innodb_lock_wait_timeout = 1")
         locker = connect(db)
         cur = locker.cursor()
@@ -269,7 +275,9 @@ def test_a_lock_wait_timeout_is_retried(db, tmp_path):
         cur.execute("SELECT * FROM fund_data WHERE col_code = 'D' FOR UPDATE")
         cur.fetchall()
         threading.Timer(1.6, locker.rollback).start()
-        report = loader.load(export(tmp_path, "b.csv", "2025-12-09,S,T,C,2", "2025-12-09,S,T,D,2"))
+        report = load_file(
+            loader, export(tmp_path, "b.csv", "2025-12-09,S,T,C,2", "2025-12-09,S,T,D,2")
+        )
         locker.close()
     assert (report.status, report.updated) == ("loaded", 2)
     assert report.retries >= 1
@@ -280,12 +288,12 @@ def test_local_infile_is_allowed_only_from_the_staging_directory(db, tmp_path):
 
     outside = tmp_path / "secret.txt"
     outside.write_text("2025-12-09\tS\tT\tC\t1\t\\N\n")
-    with Loader(db) as loader:
+    with Session(db) as loader:
         cur = loader.connection().cursor()
         with pytest.raises(mysql.connector.Error):
             cur.execute(sql.load_data(sql.STAGE_TABLE), (str(outside),))
         loader.close()  # the refused request leaves that protocol session unusable
-    with Loader(db) as loader:
+    with Session(db) as loader:
         cur = loader.connection().cursor()
         inside = loader.staging.new_file()
         inside.write_text("2025-12-09\tS\tT\tC\t1\t\\N\n")

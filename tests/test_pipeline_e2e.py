@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from loader.db import DbConfig, connect
-from loader.dbserver import ThrowawayServer
-from loader.migrate import migrate
+from loader.devtools.dbserver import ThrowawayServer
+from loader.mysql.config import DbConfig
+from loader.mysql.connection import connect
+from loader.mysql.migrate import migrate
 from tests.conftest import aws_clients, csv_bytes, db_url, make_lake, query, table
 from tests.test_cli import fundsync
 
@@ -311,9 +312,11 @@ def test_fundsync_load_reads_s3_uris(wired, db):
     missing = fundsync("load", "s3://lake/raw/nothing-here.csv", uri, "--json", "--force", env=env)
     assert missing.returncode == 1
     gone, forced = (json.loads(line) for line in missing.stdout.splitlines())
-    assert gone["status"] == "failed" and gone["error_type"] == "SourceMissing"
+    # a missing object is bad input, rejected as the backfill and the handler reject it
+    assert gone["status"] == "rejected" and gone["error_type"] == "SourceMissing"
     assert forced["status"] == "loaded" and forced["unchanged"] == 2
     assert [r[6] for r in table(db)] == [key, key]
+    assert ("raw/nothing-here.csv", "rejected") in ledger(db)  # every attempt is recorded
 
 
 def test_a_retry_delay_holds_a_failed_message_back(aws_endpoint, tmp_path):

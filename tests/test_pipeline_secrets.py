@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from loader.events import ObjectRef, s3_notification
+from loader.pipeline.events import s3_notification
+from loader.sources import S3Object
 from tests.conftest import SECRET, csv_bytes, query, table
 from tests.test_handler import BROKEN, GOOD
 
@@ -87,8 +88,8 @@ def test_the_database_comes_from_a_secrets_manager_secret(
 def test_a_secret_in_the_wrong_shape_is_a_clear_configuration_error(moto, monkeypatch):
     import boto3
 
-    from loader.db import DbConfig
     from loader.errors import ConfigError
+    from loader.mysql.config import DbConfig
 
     arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name="bad", SecretString=json.dumps({"user": "x", "password": SECRET})
@@ -103,7 +104,7 @@ def test_a_missing_secret_is_retried_not_rejected(handler, lake, db, monkeypatch
     monkeypatch.setenv(
         "FUNDSYNC_DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone"
     )
-    body = s3_notification(ObjectRef(lake.bucket, lake.put("a.csv", GOOD)))
+    body = s3_notification(S3Object(lake.bucket, lake.put("a.csv", GOOD)))
     event = handler.event(body)
     assert handler(event) == [event["Records"][0]["messageId"]]
     assert lake.receive(lake.dlq_url) == []

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loader import sql
-from loader.db import connect
-from loader.numbers import DECIMAL
-from loader.stage import StagingDir, write_staging_file
+from loader.mysql import sql
+from loader.mysql.connection import connect
+from loader.parse.numbers import DECIMAL
+from loader.prepare.staging import StagingDir, write_staging_file
 from tests.test_values import fitting
 
 pytestmark = pytest.mark.db

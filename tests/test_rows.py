@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loader import parse as parse_module
 from loader.errors import FileRejected, RowError
-from loader.report import rejects_path, write_rejects
+from loader.outcome import outcome_of
+from loader.parse import dedup
+from loader.rejects import rejects_path, write_rejects_file
 from loader.settings import BadRowAllowance
 from tests.conftest import csv_bytes, parse, reject, rows_of
 
@@ -112,13 +113,13 @@ def test_deduplication_keeps_the_last_row_per_key(rows, packed):
     for key, value in rows:
         expected.pop(key, None)
         expected[key] = value  # re-insert: dict order = order of last occurrence
-    original = parse_module._packed_keys
+    original = dedup.packed_keys
     if not packed:  # exercise the fallback that sorts the four columns
-        parse_module._packed_keys = lambda *a: None
+        dedup.packed_keys = lambda *a: None
     try:
         result = parse(data)
     finally:
-        parse_module._packed_keys = original
+        dedup.packed_keys = original
     got = [(r[0].isoformat(), r[1], r[2], r[3], int(r[4])) for r in rows_of(result)]
     assert got == [(*k, v) for k, v in expected.items()]
     assert result.duplicates_in_file == len(rows) - len(expected)
@@ -152,7 +153,8 @@ def test_strict_mode_rejects_the_file_listing_the_first_100_errors():
 def test_errors_are_values_with_fields():
     error = reject(bad_file(1))
     as_dict = error.to_dict()
-    assert as_dict["permanent"] is True and as_dict["source"] == "test.csv"
+    assert as_dict["type"] == "FileRejected" and as_dict["source"] == "test.csv"
+    assert outcome_of(error).status == "rejected"  # a bad file: never retried
     assert as_dict["errors"][0] == {
         "line": 12,
         "column": "d_trade",
@@ -179,7 +181,7 @@ def test_an_allowance_count_loads_good_rows_and_returns_the_rejects(tmp_path):
     assert result.rejects is not None and result.rejects.height == 3
     first = result.rejects.sort("line").row(0, named=True)
     assert first["line"] == 12 and first["stock"] == "B0" and "d_trade" in first["reason"]
-    written = write_rejects(result, tmp_path / "x.csv.rejects.csv")
+    written = write_rejects_file(result.rejects, tmp_path / "x.csv.rejects.csv")
     assert written is not None
     assert written.read_text().splitlines()[0] == "line,d_trade,stock,ticker,col_code,value,reason"
     assert rejects_path("raw/x.csv").name == "x.csv.rejects.csv"

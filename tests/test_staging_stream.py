@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import loader.stage as stage
-from loader.load import Loader
+import loader.prepare.staging as stage
+from loader.mysql.session import Session
 from loader.parse import parse_file
-from loader.stage import StagingDir, StagingStream, write_staging_file
-from tests.conftest import csv_bytes, query
+from loader.prepare.staging import StagingDir, StagingStream, write_staging_file
+from tests.conftest import csv_bytes, load_file, query
 
 ROWS = 40_000  # about 1.5 MB of staging text: many times the pipe's buffer
 
@@ -47,9 +47,9 @@ def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
     reference = tmp_path / "reference.tsv"
     write_staging_file(parsed, reference)
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed, directory)
+        stream = StagingStream(parsed)
         for _ in range(2):  # a retry reads it all again
-            with stream.open() as path:
+            with stream.open(directory) as path:
                 assert path.is_fifo()
                 assert read_all(path) == reference.read_bytes()
         assert list(directory.path.iterdir()) == []
@@ -58,10 +58,10 @@ def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
 
 def test_a_reader_that_never_comes_or_stops_early_leaves_nothing_behind(parsed, tmp_path):
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed, directory)
-        with stream.open():
+        stream = StagingStream(parsed)
+        with stream.open(directory):
             pass  # the statement failed before it read the file
-        with stream.open() as path, open(path, "rb") as pipe:
+        with stream.open(directory) as path, open(path, "rb") as pipe:
             assert len(pipe.read(1000)) == 1000  # and this one failed after a little
         assert list(directory.path.iterdir()) == []
     assert writers() == []
@@ -86,8 +86,8 @@ def second_chunk_fails(monkeypatch):
 
 def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, second_chunk_fails):
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed, directory)
-        with pytest.raises(MemoryError), stream.open() as path:
+        stream = StagingStream(parsed)
+        with pytest.raises(MemoryError), stream.open(directory) as path:
             text = read_all(path)
         assert text.count(b"\n") == 10_000  # the reader saw the text end early
     assert writers() == []
@@ -99,12 +99,14 @@ def test_a_load_whose_writer_fails_keeps_nothing_and_the_loader_goes_on(
 ):
     path = tmp_path / "day.csv"
     path.write_bytes(csv_bytes(*(f"2025-12-09,S{i},T,NAV,{i}.5" for i in range(30_000))))
-    with Loader(db) as loader:
-        with pytest.raises(MemoryError):
-            loader.load(path)
+    with Session(db) as session:
+        failed = load_file(session, path)
+        assert (failed.status, failed.failure.error_type) == ("failed", "MemoryError")
         assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]  # 10,000 were sent
         second_chunk_fails()  # healed
-        again = loader.load(path)  # the same loader, its connection rolled back
+        again = load_file(session, path)  # the same session, its connection rolled back
     assert (again.status, again.inserted) == ("loaded", 30_000)
     assert query(db, "SELECT COUNT(*) FROM fund_data") == [(30_000,)]
+    ledger = query(db, "SELECT status, error FROM fund_data_loads ORDER BY id")
+    assert [s for s, _ in ledger] == ["failed", "loaded"] and "out of memory" in ledger[0][1]
     assert writers() == []

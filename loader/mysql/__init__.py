@@ -1,0 +1,1 @@
+"""The database side: connection, statements, the ledger, migrations, the merge half, reads."""

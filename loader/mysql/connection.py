@@ -1,0 +1,86 @@
+"""Connections with the loader's session settings, and the one place driver errors are classified.
+
+Every driver error becomes a :class:`~loader.errors.DatabaseError` (the
+environment: retried) with the server's ``errno`` and a message scrubbed of
+the password. The statements a merge retries in place (deadlock, lock wait
+timeout) are named here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mysql.connector
+from mysql.connector import errorcode
+from mysql.connector.abstracts import MySQLConnectionAbstract
+
+from loader.errors import DatabaseError
+from loader.mysql.config import DbConfig
+
+STRICT_SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION"
+)
+RETRYABLE_IN_TRANSACTION = {errorcode.ER_LOCK_DEADLOCK, errorcode.ER_LOCK_WAIT_TIMEOUT}
+LOCAL_INFILE_REFUSED = {1148, 3948, 2068, 4166}  # MariaDB 10.x, MySQL 8, the client, MariaDB 11
+
+
+def classify(error: mysql.connector.Error, config: DbConfig | None = None) -> DatabaseError:
+    """A driver error as a :class:`~loader.errors.DatabaseError`, scrubbed of the password.
+
+    Some driver errors echo the password; it is replaced by ``***``.
+    """
+    message = str(error.msg if getattr(error, "msg", None) else error)
+    if config is not None and config.password:
+        message = message.replace(config.password, "***")
+    errno = getattr(error, "errno", None)
+    return DatabaseError(f"database error {errno}: {message}", errno)
+
+
+def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectionAbstract:
+    """A connection with the loader's session settings (strict, utf8mb4, configured zone).
+
+    LOCAL INFILE is allowed only from ``staging_dir``; without one it is off.
+    The pure-Python protocol is used: the C extension may not import next to
+    Python's own OpenSSL, and the hot path is server-side anyway.
+    """
+    args: dict[str, Any] = {
+        "user": config.user,
+        "password": config.password,
+        "database": config.database,
+        "charset": "utf8mb4",
+        "collation": "utf8mb4_bin",
+        "use_pure": True,
+        "autocommit": False,
+        "connection_timeout": config.connect_timeout,
+        "get_warnings": False,
+    }
+    if config.unix_socket:
+        args["unix_socket"] = config.unix_socket
+    else:
+        args["host"], args["port"] = config.host, config.port
+    if staging_dir is not None:
+        args["allow_local_infile_in_path"] = str(staging_dir)
+    else:
+        args["allow_local_infile"] = False
+    if config.ssl_disabled:
+        args["ssl_disabled"] = True
+    else:
+        for key in ("ssl_ca", "ssl_cert", "ssl_key"):
+            if value := getattr(config, key):
+                args[key] = value
+        if config.ssl_verify_identity:
+            args["ssl_verify_identity"] = True
+            args["ssl_verify_cert"] = True
+    try:
+        conn = mysql.connector.connect(**args)
+        cur = conn.cursor()
+        cur.execute(
+            "SET SESSION sql_mode = %s, time_zone = %s", (STRICT_SQL_MODE, config.time_zone)
+        )
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cur.close()
+    except mysql.connector.Error as error:
+        raise classify(error, config) from None
+    return conn  # type: ignore[return-value]

@@ -1,0 +1,230 @@
+"""The merge half of every load: one prepared file into ``fund_data``, in one transaction.
+
+:func:`merge` takes what the prepare half made (:class:`~loader.prepare.prepared.PreparedFile`)
+and does the rest: the skip rule, the ledger row, ``LOAD DATA LOCAL INFILE``
+into a TEMPORARY staging table, the unchanged-row pre-pass, one
+``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` with exact counts, and
+the ledger's outcome, committed together; deadlocks and lock-wait timeouts
+are retried. A file none of whose trade dates exist yet in ``fund_data`` is
+loaded straight into it (same semantics: every row is an insert; any
+duplicate turns into a warning, which sends the file back the staging way).
+
+It never raises for a bad or failed file: the outcome is the returned
+report's ``status``, decided by :func:`loader.outcome.outcome_of`, and
+recorded in the ledger (CONTRACT §2.2: every attempt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import replace
+from typing import Any
+
+import mysql.connector
+
+from loader.errors import DatabaseError, LedgerChanged, LoaderError
+from loader.mysql import ledger, sql
+from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
+from loader.mysql.session import Session
+from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
+from loader.outcome import Status, outcome_of
+from loader.prepare.prepared import PreparedFile
+from loader.report import LoadReport, MergeCounts, Merged
+from loader.sources import SourceIdentity
+from loader.timing import Span, Stopwatch, no_span
+
+RETRIES = 5
+
+
+def merge(
+    session: Session, prepared: PreparedFile, *, force: bool = False, span: Span = no_span
+) -> LoadReport:
+    """Merge one prepared file, or record why not; never raises for a bad or failed file.
+
+    The staging text the file left on disk is removed whatever happened.
+    """
+    try:
+        return _merge(session, prepared, force, Stopwatch(span))
+    finally:
+        prepared.discard()
+
+
+def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwatch) -> LoadReport:
+    if prepared.failure is not None:
+        return _recorded(session, prepared, prepared.failure.status, watch)
+    ledger_id = None
+    try:
+        if not force and is_latest_load(session, prepared.identity):
+            return _recorded(session, prepared, "skipped", watch)
+        if prepared.already_loaded:
+            raise LedgerChanged(
+                f"{prepared.key}: the ledger changed while the file was prepared: run again"
+            )
+        with watch.stage("ledger"):
+            ledger_id = ledger.start(session.connection(), prepared.identity)
+        return _merge_retrying(session, prepared, watch, ledger_id)
+    except Exception as error:
+        return _failed(session, prepared, error, watch, ledger_id)
+
+
+def is_latest_load(session: Session, identity: SourceIdentity) -> bool:
+    """The skip rule (CONTRACT §1.2): the latest successful load of this source merged
+    exactly this content."""
+    latest = ledger.latest_loaded_hash(session.connection(), identity.key)
+    return bool(identity.content_hash) and latest == identity.content_hash
+
+
+def skip_known_version(session: Session, key: str, version: str | None) -> LoadReport | None:
+    """Skip at once, before any download, when this object version was already loaded.
+
+    The redelivered message's object (same key, same version id or ETag)
+    has a ``loaded`` row in the ledger: record the skip and return its
+    report. None when the version is unknown or was never loaded.
+    """
+    if not version:
+        return None
+    watch = Stopwatch()
+    earlier = ledger.loaded_version(session.connection(), key, version)
+    if earlier is None:
+        return None
+    return _recorded(session, PreparedFile(earlier, already_loaded=True), "skipped", watch)
+
+
+# -- the transaction ---------------------------------------------------------------
+
+
+def _merge_retrying(
+    session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int
+) -> LoadReport:
+    """:func:`_merge_once`, again after a deadlock or lock wait timeout (jittered backoff)."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return _merge_once(session, prepared, watch, ledger_id, attempt)
+        except DatabaseError as error:
+            session.rollback_quietly()
+            if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _merge_once(
+    session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int, retries: int
+) -> LoadReport:
+    conn = session.connection()
+    cur: Any = conn.cursor()
+    try:
+        cur.execute(sql.TRUNCATE_STAGE)  # DDL: commits, so before the transaction
+        _begin(conn, cur, prepared.key)
+        merged = _merge_direct(session, cur, prepared, watch)
+        if merged is None:
+            merged = _merge_staged(session, cur, prepared, watch)
+        report = LoadReport.of(
+            prepared,
+            "loaded",
+            merged=replace(merged, retries=retries),
+            ledger_id=ledger_id,
+            merge_timings=watch.timings(),
+            merge_seconds=watch.elapsed,
+        )
+        ledger.finish(conn, ledger_id, report.to_dict(), None)
+        conn.commit()
+        return replace(report, seconds=prepared.seconds + watch.elapsed)
+    except mysql.connector.Error as error:
+        raise classify(error, session.config) from None
+    except BaseException:  # a loader error, the staging writer's error, an interrupt
+        session.rollback_quietly()
+        raise
+    finally:
+        with contextlib.suppress(mysql.connector.Error):
+            cur.close()
+
+
+def _begin(conn: Any, cur: Any, key: str) -> None:
+    conn.start_transaction(isolation_level="READ COMMITTED")
+    cur.execute(sql.SET_LINEAGE, (key,))
+
+
+def _merge_direct(
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+) -> Merged | None:
+    """A file none of whose trade dates fund_data holds: straight in; None if that failed."""
+    staging = prepared.staging
+    assert staging is not None
+    if not staging.height or any_day_exists(cur, prepared.days):
+        return None
+    with watch.stage("merge"), staging.open(session.staging) as path:
+        counts = load_direct(cur, path, staging.height)
+    if counts is not None:
+        return Merged(counts, "load_data_local_direct")
+    # someone else wrote those keys, or LOCAL INFILE is refused: the staging way
+    conn = session.connection()
+    conn.rollback()
+    cur.execute(sql.TRUNCATE_STAGE)
+    _begin(conn, cur, prepared.key)
+    return None
+
+
+def _merge_staged(session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch) -> Merged:
+    staging = prepared.staging
+    assert staging is not None
+    written = staging.height
+    with watch.stage("stage"), staging.open(session.staging) as path:
+        method = stage_rows(cur, path, written, staging.frame)
+    with watch.stage("unchanged"):
+        identical = drop_unchanged(cur)
+    with watch.stage("merge"):
+        counts = merge_staged(session.connection(), written - identical, session.mariadb)
+    total = MergeCounts(counts.inserted, counts.updated, counts.unchanged + identical)
+    return Merged(total, method)
+
+
+# -- recording what did not merge ----------------------------------------------------
+
+
+def _recorded(
+    session: Session, prepared: PreparedFile, status: Status, watch: Stopwatch
+) -> LoadReport:
+    """The report of a file that is not merged (skipped, or failed before), recorded in one
+    finished ledger row. Recording is best effort: the outcome stands without it."""
+    report = LoadReport.of(
+        prepared, status, merge_timings=watch.timings(), merge_seconds=watch.elapsed
+    )
+    error = prepared.failure.message if prepared.failure else None
+    try:
+        conn = session.connection()
+        ledger_id = ledger.record(conn, prepared.identity, report.to_dict(), error, report.seconds)
+    except (LoaderError, mysql.connector.Error):
+        return report
+    return replace(report, ledger_id=ledger_id)
+
+
+def _failed(
+    session: Session,
+    prepared: PreparedFile,
+    error: Exception,
+    watch: Stopwatch,
+    ledger_id: int | None,
+) -> LoadReport:
+    """The report of a merge that failed; its ledger row says so (best effort)."""
+    session.rollback_quietly()
+    failure = outcome_of(error)
+    report = LoadReport.of(
+        prepared,
+        failure.status,
+        failure=failure,
+        ledger_id=ledger_id,
+        merge_timings=watch.timings(),
+        merge_seconds=watch.elapsed,
+    )
+    if ledger_id is None:
+        return _recorded(session, replace(prepared, failure=failure), failure.status, watch)
+    try:
+        conn = session.connection()
+        ledger.finish(conn, ledger_id, report.to_dict(), failure.message)
+        conn.commit()
+    except (LoaderError, mysql.connector.Error):
+        pass  # the attempt stays 'loading': the ledger still shows it happened
+    return report

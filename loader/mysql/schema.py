@@ -1,0 +1,37 @@
+"""The target table's shape, checked before a merge relies on it (CONTRACT §2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysql.connector.abstracts import MySQLConnectionAbstract
+
+from loader.errors import SchemaError
+from loader.mysql import sql
+
+COMPOSITE = "d_trade,stock,ticker,col_code"
+
+
+def check_target(conn: MySQLConnectionAbstract) -> None:
+    """Refuse a fund_data whose unique keys differ from the contract's.
+
+    Allowed: the composite key as primary key, or a surrogate single-column
+    primary key plus exactly one unique key on the composite columns.
+    ON DUPLICATE KEY UPDATE fires on any unique key, so any other would
+    silently merge the wrong rows.
+    """
+    cur: Any = conn.cursor()
+    cur.execute(sql.UNIQUE_INDEXES, (sql.TARGET_TABLE,))
+    unique = {str(name): str(cols) for name, cols in cur.fetchall()}
+    cur.close()
+    if not unique:
+        raise SchemaError("fund_data does not exist or has no unique key: run fundsync migrate")
+    composite = [name for name, cols in unique.items() if cols == COMPOSITE]
+    others = {name: cols for name, cols in unique.items() if name not in composite}
+    surrogate_pk = others.get("PRIMARY") is not None and "," not in others["PRIMARY"]
+    if len(composite) == 1 and (not others or (len(others) == 1 and surrogate_pk)):
+        return
+    raise SchemaError(
+        "fund_data must have exactly one unique key on (d_trade, stock, ticker, col_code) "
+        f"besides a surrogate primary key; found {unique}"
+    )

@@ -1,0 +1,80 @@
+"""One connection to the target database, kept while it works, and its private staging directory."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import mysql.connector
+from mysql.connector.abstracts import MySQLConnectionAbstract
+
+from loader.mysql import sql
+from loader.mysql.config import DbConfig
+from loader.mysql.connection import connect
+from loader.mysql.schema import check_target
+from loader.prepare.staging import StagingDir
+
+
+class Session:
+    """The database a process loads into: a connection made on first use, checked while kept.
+
+    LOCAL INFILE is allowed only from the session's staging directory (its
+    own, or the one given: the backfill shares one with its worker
+    processes). A lost connection is made again at the next use, with the
+    target table checked again (CONTRACT §2.1).
+    """
+
+    def __init__(
+        self,
+        config: DbConfig,
+        staging: StagingDir | None = None,
+        staging_parent: str | None = None,
+    ) -> None:
+        self.config = config
+        self._own_staging = staging is None
+        self.staging = staging or StagingDir(staging_parent)
+        self._conn: MySQLConnectionAbstract | None = None
+        self._checked = False
+        self.mariadb = False
+
+    def connection(self) -> MySQLConnectionAbstract:
+        """The live connection (made again if it was lost), with fund_data checked."""
+        if self._conn is not None:
+            try:
+                self._conn.ping(reconnect=False)
+            except mysql.connector.Error:
+                self._conn = None
+        if self._conn is None:
+            self._conn = connect(self.config, staging_dir=self.staging.path)
+            self._checked = False
+            cur: Any = self._conn.cursor()
+            cur.execute(sql.CREATE_STAGE)
+            cur.execute("SELECT VERSION()")
+            self.mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
+            cur.close()
+        if not self._checked:
+            check_target(self._conn)
+            self._checked = True
+        return self._conn
+
+    def rollback_quietly(self) -> None:
+        """Roll back what is open; a connection that cannot even do that is dropped."""
+        try:
+            if self._conn is not None:
+                self._conn.rollback()
+        except mysql.connector.Error:
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(mysql.connector.Error):
+                self._conn.close()
+            self._conn = None
+        if self._own_staging:
+            self.staging.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,130 @@
+"""SQL statements, built by pure functions: easy to read, to test without a server, to log.
+
+Everything here runs unchanged on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11:
+``VALUES(col)`` in ``ON DUPLICATE KEY UPDATE`` (MySQL 8.0.20+ deprecates it
+with a warning but keeps it; the row-alias form does not exist in MariaDB).
+"""
+
+from __future__ import annotations
+
+from loader.prepare.staging import LOAD_DATA_FORMAT
+
+STAGE_TABLE = "fund_data_stage"
+TARGET_TABLE = "fund_data"
+DATA_COLUMNS = ("d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text")
+
+CREATE_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_TABLE} (
+    d_trade       DATE            NOT NULL,
+    stock         VARCHAR(32)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    ticker        VARCHAR(32)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    col_code      VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    value_numeric DECIMAL(38, 12) NULL,
+    value_text    TEXT            CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL
+) ENGINE = InnoDB
+"""
+
+TRUNCATE_STAGE = f"TRUNCATE TABLE {STAGE_TABLE}"
+
+
+def load_data(table: str, extra_set: str = "") -> str:
+    """``LOAD DATA LOCAL INFILE %s`` of a staging file into ``table`` (path as parameter)."""
+    columns = ", ".join(DATA_COLUMNS)
+    return (
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 {LOAD_DATA_FORMAT} "
+        f"({columns}){extra_set}"
+    )
+
+
+def load_data_into_target() -> str:
+    """The fast path for a file none of whose keys exist yet: straight into fund_data."""
+    return load_data(
+        TARGET_TABLE, " SET s3_source_key = @fundsync_source, synced_at = @fundsync_synced_at"
+    )
+
+
+def insert_stage_rows(count: int) -> str:
+    """Multi-row INSERT into the staging table: the fallback when LOCAL INFILE is refused."""
+    row = "(" + ", ".join(["%s"] * len(DATA_COLUMNS)) + ")"
+    return f"INSERT INTO {STAGE_TABLE} ({', '.join(DATA_COLUMNS)}) VALUES " + ", ".join(
+        [row] * count
+    )
+
+
+SET_LINEAGE = "SET @fundsync_source = %s, @fundsync_synced_at = NOW(6)"
+
+_SAME = (
+    f"({TARGET_TABLE}.value_numeric <=> VALUES(value_numeric) "
+    f"AND BINARY {TARGET_TABLE}.value_text <=> BINARY VALUES(value_text))"
+)
+
+
+def merge() -> str:
+    """One INSERT ... SELECT ... ON DUPLICATE KEY UPDATE with CONTRACT §2.1 semantics.
+
+    Assignments apply left to right and later ones see earlier new values,
+    so the lineage columns are decided first, while ``fund_data`` still
+    holds the old values; only then are the values replaced. An unchanged
+    row is assigned its own values: the server counts it as not affected.
+    Text compares as BINARY so a case or trailing-space change is a change
+    whatever the column's collation.
+    """
+    columns = ", ".join(DATA_COLUMNS)
+    return (
+        f"INSERT INTO {TARGET_TABLE} ({columns}, s3_source_key, synced_at) "
+        f"SELECT {columns}, @fundsync_source, @fundsync_synced_at FROM {STAGE_TABLE} "
+        "ON DUPLICATE KEY UPDATE "
+        f"s3_source_key = IF({_SAME}, {TARGET_TABLE}.s3_source_key, VALUES(s3_source_key)), "
+        f"synced_at = IF({_SAME}, {TARGET_TABLE}.synced_at, VALUES(synced_at)), "
+        "value_numeric = VALUES(value_numeric), "
+        "value_text = VALUES(value_text)"
+    )
+
+
+def delete_unchanged_from_stage() -> str:
+    """Drop the staged rows whose values fund_data already holds (the same test as the merge's).
+
+    A multi-table DELETE takes shared locks on the fund_data rows it reads,
+    also under READ COMMITTED, so they stay as judged until the commit.
+    """
+    same = "f.value_numeric <=> s.value_numeric AND BINARY f.value_text <=> BINARY s.value_text"
+    return (
+        f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
+        f"USING (d_trade, stock, ticker, col_code) WHERE {same}"
+    )
+
+
+def any_key_exists(days: int) -> str:
+    """Whether fund_data has any row on the file's trade dates (``days`` placeholders)."""
+    marks = ", ".join(["%s"] * days)
+    return f"SELECT 1 FROM {TARGET_TABLE} WHERE d_trade IN ({marks}) LIMIT 1"
+
+
+UNIQUE_INDEXES = """
+SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0
+GROUP BY INDEX_NAME
+"""
+
+SELECT_COLUMNS = (
+    "d_trade, stock, ticker, col_code, value_numeric, value_text, s3_source_key, synced_at"
+)
+
+
+def select_by_ticker(start: bool, end: bool) -> str:
+    where = ["ticker = %s"]
+    if start:
+        where.append("d_trade >= %s")
+    if end:
+        where.append("d_trade <= %s")
+    return (
+        f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE {' AND '.join(where)} "
+        "ORDER BY d_trade, stock, ticker, col_code"
+    )
+
+
+SELECT_BY_SOURCE = (
+    f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE s3_source_key = %s "
+    "ORDER BY d_trade, stock, ticker, col_code"
+)

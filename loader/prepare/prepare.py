@@ -1,0 +1,106 @@
+"""The prepare half of every load: source -> identity and hash -> decode, parse, dedup -> key order.
+
+No database: :func:`prepare_source` runs anywhere (the CLI, the Lambda
+handler, the worker, a backfill's worker processes) and never raises for a
+bad or missing source: the outcome is in the returned
+:class:`~loader.prepare.prepared.PreparedFile`, decided by
+:func:`loader.outcome.outcome_of`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loader.parse.file import parse_file
+from loader.prepare.prepared import PreparedFile
+from loader.prepare.staging import StagingStream, StagingText
+from loader.settings import ParseSettings
+from loader.sources import Source, SourceCopy, SourceIdentity, fetched, unknown_identity
+from loader.timing import Span, Stopwatch, no_span
+
+SkipIf = Callable[[SourceIdentity], bool]
+"""Asked once the content is hashed: True means it is what the latest load merged (not parsed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareOptions:
+    """How sources are read and parsed."""
+
+    parse: ParseSettings = field(default_factory=ParseSettings)
+    work_dir: str | None = None
+    """Where S3 objects are downloaded to (private temporary files; default: the system's)."""
+    max_object_bytes: int = 2 << 30
+    """An S3 object larger than this is rejected before it is downloaded."""
+    staging_dir: str | None = None
+    """Write the staging text to a file here, for another process to merge (the backfill's
+    workers); None keeps the rows in memory and streams the text at merge time."""
+
+
+def prepare_source(
+    source: Source,
+    options: PrepareOptions | None = None,
+    *,
+    skip_if: SkipIf | None = None,
+    s3: Any = None,
+    span: Span = no_span,
+) -> PreparedFile:
+    """Fetch, hash, parse and key-order one source; never raises for a bad or missing source."""
+    options = options or PrepareOptions()
+    watch = Stopwatch(span)
+    identity = unknown_identity(source)
+    try:
+        with fetched(source, watch, options.work_dir, options.max_object_bytes, s3) as copy:
+            identity = copy.identity
+            return _prepare(copy, options, watch, skip_if)
+    except Exception as error:
+        return PreparedFile.failed(identity, error, watch.timings(), watch.elapsed)
+
+
+def _prepare(
+    copy: SourceCopy, options: PrepareOptions, watch: Stopwatch, skip_if: SkipIf | None
+) -> PreparedFile:
+    identity = copy.identity
+    if skip_if is not None and skip_if(identity):
+        return PreparedFile(
+            identity, already_loaded=True, timings=watch.timings(), seconds=watch.elapsed
+        )
+    with watch.stage("parse", record=False):
+        parsed = parse_file(copy.path, name=identity.key, settings=options.parse)
+    watch.extend(tuple(parsed.seconds.items()))
+    release_free_memory()
+    # The key order and the escaping are judged here ("write"); the text itself is
+    # written into a named pipe while LOAD DATA reads it (StagingStream), so its
+    # formatting overlaps the server's inserting instead of preceding it.
+    with watch.stage("write"):
+        stream = StagingStream(parsed.rows)
+        staging: StagingText = stream
+        if options.staging_dir is not None:
+            staging = stream.to_file(options.staging_dir)
+        days = tuple(parsed.rows["d_trade"].unique().sort().to_list())
+    return PreparedFile(
+        identity,
+        parsed=parsed.summary(),
+        staging=staging,
+        days=days,
+        timings=watch.timings(),
+        seconds=watch.elapsed,
+        rejected_rows=parsed.rejects,
+    )
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc), between parse and staging.
+
+    The parse frees hundreds of megabytes at 10M rows; glibc keeps them
+    unless asked, and the staging key order would come on top: about
+    40-80 MB off the peak of a 10M-row load. Nothing elsewhere.
+    """
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -1,0 +1,332 @@
+"""The staging text: parsed rows in key order, as ``LOAD DATA LOCAL INFILE`` reads them.
+
+Tab-separated, every tab, LF, CR and backslash inside a value escaped with a
+backslash, ``\\N`` for NULL, decimals written in full (``12.500000000000``),
+rows in key order (:data:`LOAD_DATA_FORMAT` is the clause that reads it
+back). No database here: the prepare half decides the key order and the
+escaping once; the text is written either into a named pipe while the
+server reads it (:class:`StagingStream`, one process) or into a file ahead
+of time (:class:`StagingFile`, the backfill's worker processes). Both live
+in a private directory (mode 0700, :class:`StagingDir`) that is the only
+place the connection may read LOCAL INFILE from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import numpy as np
+import polars as pl
+
+from loader.parse.keys import KeyPacker, bits_for
+from loader.parse.result import KEY_COLUMNS
+
+LOAD_DATA_FORMAT = "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
+"""How ``LOAD DATA`` reads the staging text (a clause of its statement)."""
+ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+_NEEDS_ESCAPE = r"[\\\t\n\r]"
+
+
+class StagingDir:
+    """A private temporary directory for staging files; removed on close."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="fundsync-stage-", dir=parent))
+        self.path.chmod(0o700)
+
+    def new_file(self) -> Path:
+        fd, name = tempfile.mkstemp(suffix=".tsv", dir=self.path)
+        os.close(fd)
+        return Path(name)
+
+    def new_name(self) -> Path:
+        """A fresh name in the directory, nothing created (for a named pipe)."""
+        return self.path / f"stream-{uuid.uuid4().hex}.tsv"
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> StagingDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _escaped(column: str) -> pl.Expr:
+    expr = pl.col(column).cast(pl.String)
+    for raw, escaped in ESCAPES:
+        expr = expr.str.replace_all(raw, escaped, literal=True)
+    return expr
+
+
+TEXT_COLUMNS = (*KEY_COLUMNS[1:], "value_text")
+WRITE_CHUNK_ROWS = 1_000_000
+
+
+def _needs_escape(rows: pl.DataFrame) -> set[str]:
+    """The text columns holding a tab, LF, CR or backslash (judged on distinct values)."""
+    flagged = set()
+    for column in TEXT_COLUMNS:
+        distinct = rows[column].drop_nulls().unique()  # categories: far fewer than rows
+        if distinct.cast(pl.String).str.contains(_NEEDS_ESCAPE).any():
+            flagged.add(column)
+    return flagged
+
+
+def _as_text(rows: pl.DataFrame, escape: set[str]) -> pl.DataFrame:
+    exprs = [pl.col("d_trade").dt.to_string("%Y-%m-%d")]
+    for column in TEXT_COLUMNS:
+        exprs.append(
+            _escaped(column).alias(column) if column in escape else pl.col(column).cast(pl.String)
+        )
+    exprs.append(pl.col("value_numeric").cast(pl.String))
+    return rows.select(exprs).select(
+        "d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text"
+    )
+
+
+def key_order(rows: pl.DataFrame) -> pl.Series:
+    """The row positions in key order (day, then the key strings byte for byte, as the PK).
+
+    The key is packed into one 64-bit integer (:class:`~loader.parse.keys.KeyPacker`),
+    each string column as the rank of its value among the column's distinct
+    values, and sorted once: about a third faster than sorting four columns
+    with three of strings. The packing works in place in one array (a
+    10M-row file keeps its peak memory). Keys too wide to pack are sorted
+    the plain way.
+    """
+    n = rows.height
+    if n < 2:
+        return pl.Series(range(n), dtype=pl.UInt32)
+    days = rows["d_trade"].to_physical().to_numpy()
+    columns = [_lexical_ranks(rows[column]) for column in KEY_COLUMNS[1:]]
+    packer = KeyPacker.build(
+        int(days.min()),
+        int(days.max()),
+        [(lookup, bits_for(lookup.max(initial=0))) for lookup, _ in columns],
+    )
+    if packer is None:
+        plain = rows.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"), *KEY_COLUMNS)
+        keys = [pl.col("d_trade"), *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS[1:])]
+        return plain.sort(keys)["i"]
+    packed = packer.pack(days, [codes for _, codes in columns])
+    del days
+    return pl.Series(packed).arg_sort()
+
+
+def key_sorted(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows in key order (see :func:`key_order`)."""
+    return rows[key_order(rows)]
+
+
+def _lexical_ranks(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A lookup from each code to its rank in code-point (= UTF-8 byte) order; the codes."""
+    if column.dtype != pl.Categorical:
+        column = column.cast(pl.String).cast(pl.Categorical)
+    codes = column.to_physical()
+    distinct = pl.DataFrame({"code": codes, "text": column.cast(pl.String)}).unique("code")
+    ordered = distinct.sort("text")
+    physical = codes.to_numpy()
+    lookup = np.zeros(int(physical.max()) + 1, dtype=np.uint64)
+    lookup[ordered["code"].to_numpy()] = np.arange(ordered.height, dtype=np.uint64)
+    return lookup, physical
+
+
+def _write_text(
+    rows: pl.DataFrame, out: BinaryIO, order: pl.Series | None, escape: set[str]
+) -> None:
+    """The staging text of ``rows`` (in ``order``), ``WRITE_CHUNK_ROWS`` rows at a time."""
+    chunk = WRITE_CHUNK_ROWS
+    for start in range(0, rows.height, chunk):
+        part = rows.slice(start, chunk) if order is None else rows[order.slice(start, chunk)]
+        _as_text(part, escape).write_csv(
+            out,
+            include_header=False,
+            separator="\t",
+            line_terminator="\n",
+            quote_style="never",
+            null_value="\\N",
+        )
+
+
+def write_staging_file(rows: pl.DataFrame, path: Path, sort: bool = True) -> int:
+    """Write the staging file; returns the number of rows written.
+
+    Written a million rows at a time, so only one chunk is ever held as
+    text: at 10M rows that keeps the text copy at a tenth of its size.
+    """
+    order = key_order(rows) if sort else None
+    with open(path, "wb") as out:
+        _write_text(rows, out, order, _needs_escape(rows))
+    return rows.height
+
+
+def _broken_pipe(error: OSError) -> bool:
+    """EPIPE, from Python's own writes or from Polars' (an OSError carrying only a message)."""
+    return error.errno == errno.EPIPE or "os error 32" in str(error)
+
+
+class StagingText(Protocol):
+    """Rows ready for ``LOAD DATA``: a path to read them from, once per :meth:`open`."""
+
+    @property
+    def height(self) -> int: ...
+
+    def open(self, directory: StagingDir) -> AbstractContextManager[Path]: ...
+
+    def frame(self) -> pl.DataFrame:
+        """The rows themselves (for the INSERT fallback when LOCAL INFILE is refused)."""
+        ...
+
+    def discard(self) -> None:
+        """Remove what this text left on disk, if anything."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class StagingFile:
+    """Staging text written ahead of time (by a backfill worker) in the staging directory."""
+
+    path: Path
+    height: int
+
+    @contextlib.contextmanager
+    def open(self, directory: StagingDir) -> Iterator[Path]:
+        yield self.path
+
+    def frame(self) -> pl.DataFrame:
+        return read_staging_file(self.path)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class StagingStream:
+    """The staging text of ``rows``, written by a thread into a FIFO while ``LOAD DATA`` reads it.
+
+    A staging file must be complete before ``LOAD DATA`` starts; through a
+    named pipe, the server inserts the first rows while the later ones are
+    still being formatted, so writing the text costs no time of its own.
+    The key order and the escaping are judged once, here; each :meth:`open`
+    gives a fresh pipe with the whole text (a retry, or the staged way after
+    the direct one, reads it again). Where named pipes do not exist,
+    :meth:`open` writes a plain file first.
+
+    Whatever happens to the reader, the writer ends: a reader that stops
+    early breaks the pipe, and one that never came is stood in for at close.
+    An error of the writer is raised at close, after the reader saw the text
+    end early (so ``LOAD DATA`` counted too few rows and nothing is kept).
+    """
+
+    use_pipe = hasattr(os, "mkfifo")
+    """False: write a plain file first (where there are no named pipes; the A/B benchmark)."""
+
+    def __init__(self, rows: pl.DataFrame) -> None:
+        self.rows = rows
+        self.order = key_order(rows)
+        self.escape = _needs_escape(rows)
+
+    @property
+    def height(self) -> int:
+        return self.rows.height
+
+    def frame(self) -> pl.DataFrame:
+        return self.rows
+
+    def discard(self) -> None:
+        pass
+
+    def to_file(self, directory: str | Path) -> StagingFile:
+        """The whole text written into a new file in ``directory`` (for another process)."""
+        fd, name = tempfile.mkstemp(suffix=".tsv", dir=directory)
+        with os.fdopen(fd, "wb") as out:
+            _write_text(self.rows, out, self.order, self.escape)
+        return StagingFile(Path(name), self.height)
+
+    @contextlib.contextmanager
+    def open(self, directory: StagingDir) -> Iterator[Path]:
+        """A path ``LOAD DATA LOCAL INFILE`` may read once, while inside the block."""
+        path = directory.new_name()
+        if not self.use_pipe:
+            with open(path, "wb") as out:
+                _write_text(self.rows, out, self.order, self.escape)
+            try:
+                yield path
+            finally:
+                path.unlink(missing_ok=True)
+            return
+        os.mkfifo(path, 0o600)
+        failed: list[BaseException] = []
+        writer = threading.Thread(
+            target=self._write, args=(path, failed), name="fundsync-staging-writer", daemon=True
+        )
+        writer.start()
+        try:
+            yield path
+        finally:
+            _end_writer(writer, path)
+            path.unlink(missing_ok=True)
+        if failed:
+            raise failed[0]
+
+    def _write(self, path: Path, failed: list[BaseException]) -> None:
+        try:
+            with open(path, "wb") as out:  # waits for the reader to open the pipe
+                _write_text(self.rows, out, self.order, self.escape)
+        except OSError as error:
+            if not _broken_pipe(error):
+                failed.append(error)
+            # else the reader stopped: its statement failed, the caller hears of it
+        except BaseException as error:  # handed to the caller at close
+            failed.append(error)
+
+
+def _end_writer(writer: threading.Thread, path: Path) -> None:
+    """Wait for the writer; a reader that never opened the pipe (the statement failed first)
+    or left early is stood in for: open and close the reading end, so the writer's open
+    returns or its next write breaks the pipe."""
+    while writer.is_alive():
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+        writer.join(0.05)
+
+
+_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\[\\tnr]", lambda m: _UNESCAPES[m.group(0)], text)
+
+
+def read_staging_file(path: Path) -> pl.DataFrame:
+    """A staging file read back as text columns (for the INSERT fallback of a prepared file)."""
+    names = ["d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text"]
+    frame = pl.read_csv(
+        path,
+        has_header=False,
+        new_columns=names,
+        separator="\t",
+        quote_char=None,
+        null_values="\\N",
+        infer_schema=False,
+    )
+    escaped = [c for c in names if frame[c].str.contains("\\", literal=True).any()]
+    return frame.with_columns(
+        pl.col(c).map_elements(_unescape, return_dtype=pl.String) for c in escaped
+    )

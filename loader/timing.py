@@ -1,0 +1,58 @@
+"""Stage timings and trace spans: every stage of a load is timed, traced and a fault point.
+
+A :class:`Stopwatch` times the stages of one half of a load (prepare or
+merge) in order; its :meth:`Stopwatch.stage` is also where the tracer's span
+opens (an X-Ray subsegment in Lambda) and where an injected fault fires
+(:mod:`loader.faults`). What it measured is an immutable :data:`Timings`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from loader import faults
+
+Span = Callable[[str], AbstractContextManager[Any]]
+Timings = tuple[tuple[str, float], ...]
+
+
+def no_span(name: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+class Stopwatch:
+    """Seconds per stage of one half of a load, and the whole half's wall time."""
+
+    def __init__(self, span: Span = no_span) -> None:
+        self.span = span
+        self.started = time.perf_counter()
+        self._seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, record: bool = True) -> Iterator[None]:
+        """Time (unless not ``record``: the stage reports its own parts), trace, and inject."""
+        faults.inject(name)
+        started = time.perf_counter()
+        try:
+            with self.span(name):
+                yield
+        finally:
+            if record:
+                self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self._seconds[name] = self._seconds.get(name, 0.0) + seconds
+
+    def extend(self, timings: Timings) -> None:
+        for name, seconds in timings:
+            self.add(name, seconds)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def timings(self) -> Timings:
+        return tuple(self._seconds.items())
