@@ -65,9 +65,11 @@ infra-apply ENV="dev":
 test-infra *ARGS:
     .venv/bin/python -m pytest tests/test_infra.py {{ARGS}}
 
+# ruff, and the architecture contract (import-linter, configured in pyproject.toml)
 lint:
     .venv/bin/ruff check loader tests bench infra
     .venv/bin/ruff format --check loader tests bench infra
+    .venv/bin/lint-imports
 
 fmt:
     .venv/bin/ruff format loader tests bench infra

@@ -30,12 +30,13 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
-from bench.compare import drop_database, fresh_database, machine, quiesce  # noqa: E402
+from bench.compare import machine, quiesce  # noqa: E402
 from bench.reference import expected_rows, write_clean  # noqa: E402
-from loader.mysql import sql  # noqa: E402
-from loader.mysql.config import DbConfig, connect  # noqa: E402
-from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer, fresh_database  # noqa: E402
 from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig  # noqa: E402
+from loader.mysql.connection import connect  # noqa: E402
 from loader.prepare.staging import StagingDir  # noqa: E402
 
 FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
@@ -92,6 +93,21 @@ def main() -> int:
         results.append(row)
         print(json.dumps(row), flush=True)
 
+    def run_cell(config: DbConfig, workers: int, concurrency: int) -> None:
+        quiesce(server, 5)
+        seconds = timed(
+            [FUNDSYNC, "backfill", str(folder), "--workers", str(workers),
+             "--db-concurrency", str(concurrency), "--progress", "none",
+             "--db", url_of(base, "bench_backfill")]
+        )  # fmt: skip
+        record(
+            f"fundsync backfill --workers {workers} --db-concurrency {concurrency}",
+            seconds,
+            config,
+            workers=workers,
+            db_concurrency=concurrency,
+        )
+
     try:
         described = machine(admin)
         with StagingDir() as clean_dir:
@@ -101,45 +117,32 @@ def main() -> int:
                 target = clean_dir.path / f"{i:03d}.tsv"
                 write_clean(expected_rows(path), target)
                 clean.append(target)
-            config = fresh_database(admin, "bench_backfill")
-            quiesce(server, 5)
-            conn = connect(config, staging_dir=clean_dir.path)
-            cur: Any = conn.cursor()
-            started = time.perf_counter()
-            for target in clean:
-                cur.execute(sql.SET_LINEAGE, (target.name,))
-                cur.execute(sql.load_data_into_target(), (str(target),))
-                conn.commit()
-            ceiling = time.perf_counter() - started
-            conn.close()
-            record("ceiling: raw LOAD DATA of the clean rows, file after file", ceiling, config)
-            drop_database(admin, "bench_backfill")
+            with fresh_database(admin, "bench_backfill") as config:
+                quiesce(server, 5)
+                conn = connect(config, staging_dir=clean_dir.path)
+                cur: Any = conn.cursor()
+                started = time.perf_counter()
+                for target in clean:
+                    cur.execute(sql.SET_LINEAGE, (target.name,))
+                    cur.execute(sql.load_data_into_target(), (str(target),))
+                    conn.commit()
+                ceiling = time.perf_counter() - started
+                conn.close()
+                record("ceiling: raw LOAD DATA of the clean rows, file after file", ceiling, config)
 
-        config = fresh_database(admin, "bench_backfill")
-        quiesce(server, 5)
-        seconds = sum(
-            timed([FUNDSYNC, "load", str(p), "--db", url_of(base, "bench_backfill")]) for p in paths
-        )
-        record("fundsync load, one file at a time (30 processes)", seconds, config)
-        drop_database(admin, "bench_backfill")
+        with fresh_database(admin, "bench_backfill") as config:
+            quiesce(server, 5)
+            seconds = sum(
+                timed([FUNDSYNC, "load", str(p), "--db", url_of(base, "bench_backfill")])
+                for p in paths
+            )
+            record("fundsync load, one file at a time (30 processes)", seconds, config)
 
         for cell in args.grid:
             workers, concurrency = (int(x) for x in cell.split("x"))
-            config = fresh_database(admin, "bench_backfill")
-            quiesce(server, 5)
-            seconds = timed(
-                [FUNDSYNC, "backfill", str(folder), "--workers", str(workers),
-                 "--db-concurrency", str(concurrency), "--progress", "none",
-                 "--db", url_of(base, "bench_backfill")]
-            )  # fmt: skip
-            record(
-                f"fundsync backfill --workers {workers} --db-concurrency {concurrency}",
-                seconds,
-                config,
-                workers=workers,
-                db_concurrency=concurrency,
-            )
-            drop_database(admin, "bench_backfill")
+            with fresh_database(admin, "bench_backfill") as config:
+                run_cell(config, workers, concurrency)
+
     finally:
         if server is not None:
             server.stop()

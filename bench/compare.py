@@ -23,6 +23,7 @@ asserted: the figures are for people.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401  (allocator settings before Polars)
 from bench.reference import expected_rows, write_clean  # noqa: E402
-from loader.mysql import sql  # noqa: E402
-from loader.mysql.config import DbConfig, connect  # noqa: E402
-from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
-from loader.mysql.migrate import migrate  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer, fresh_database  # noqa: E402
 from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig  # noqa: E402
+from loader.mysql.connection import connect  # noqa: E402
 from loader.prepare.staging import StagingDir  # noqa: E402
 
 TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
@@ -70,27 +71,6 @@ def peers_python() -> Path:
             env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON": sys.executable},
         )
     return PEERS_PYTHON
-
-
-def fresh_database(admin: DbConfig, name: str) -> DbConfig:
-    conn = connect(admin)
-    cur = conn.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS {name}")
-    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    conn.commit()
-    conn.close()
-    config = admin.with_database(name)
-    conn = connect(config)
-    migrate(conn)
-    conn.close()
-    return config
-
-
-def drop_database(admin: DbConfig, name: str) -> None:
-    conn = connect(admin)
-    conn.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    conn.commit()
-    conn.close()
 
 
 def load_clean(config: DbConfig, clean: Path, key: str) -> None:
@@ -234,14 +214,16 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     try:
         described = machine(admin)
-        with StagingDir() as clean_dir:
+        with StagingDir() as clean_dir, contextlib.ExitStack() as databases:
             print("computing the expected rows with the reference ...", flush=True)
             clean = {}
             expected = {}
             for name, source in (("day", export), ("changed", changed)):
                 clean[name] = clean_dir.path / f"{name}.tsv"
                 write_clean(expected_rows(source), clean[name])
-                expected[name] = fresh_database(admin, f"bench_expected_{name}")
+                expected[name] = databases.enter_context(
+                    fresh_database(admin, f"bench_expected_{name}")
+                )
                 load_clean(expected[name], clean[name], "expected")
             for scenario in args.scenarios:
                 truth = expected["changed" if scenario == "changed" else "day"]
@@ -254,8 +236,6 @@ def main() -> int:
                     row["rows_per_second"] = round(rows / row["seconds"])
                     results.append(row)
                     print(json.dumps(row), flush=True)
-            for name in expected:
-                drop_database(admin, f"bench_expected_{name}")
     finally:
         if server is not None:
             server.stop()
@@ -296,13 +276,12 @@ def measure(
     database = f"bench_{tool}_{scenario}"
     runs = []
     for _ in range(args.repeat):
-        config = fresh_database(admin, database)
-        if tool != "ceiling" and scenario != "fresh":
-            load_clean(config, day_clean, SCENARIOS["fresh"][1])  # the day, already loaded
-        quiesce(server, args.settle)
-        outcome = run_tool(tool, _url(args.db or server.url, database), path, key)  # type: ignore[union-attr]
-        outcome["check"] = compare(config, truth)
-        drop_database(admin, database)
+        with fresh_database(admin, database) as config:
+            if tool != "ceiling" and scenario != "fresh":
+                load_clean(config, day_clean, SCENARIOS["fresh"][1])  # the day, already loaded
+            quiesce(server, args.settle)
+            outcome = run_tool(tool, _url(args.db or server.url, database), path, key)  # type: ignore[union-attr]
+            outcome["check"] = compare(config, truth)
         runs.append(outcome)
     best = min(runs, key=lambda r: r["seconds"])
     check = {name: max(r["check"][name] for r in runs) for name in best["check"]}

@@ -33,16 +33,7 @@ def cp1252_export() -> Path:
 @pytest.fixture(scope="session")
 def bench_db():
     """A throwaway MariaDB with a migrated database, for the database stages."""
-    from loader.mysql.config import DbConfig, connect
-    from loader.devtools.dbserver import ThrowawayServer
-    from loader.mysql.migrate import migrate
+    from loader.devtools.dbserver import ThrowawayServer, fresh_database
 
-    server = ThrowawayServer().start()
-    try:
-        config = DbConfig.from_url(server.url)
-        conn = connect(config)
-        migrate(conn)
-        conn.close()
+    with ThrowawayServer() as server, fresh_database(server.url) as config:
         yield config
-    finally:
-        server.stop()

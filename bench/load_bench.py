@@ -24,35 +24,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import loader  # noqa: E402,F401  (allocator settings before Polars)
-from loader.mysql import sql  # noqa: E402
-from loader.mysql.config import DbConfig, connect  # noqa: E402
-from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
-from loader.load import Loader  # noqa: E402
-from loader.mysql.migrate import migrate  # noqa: E402
-from loader.parse import parse_file  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer, fresh_database  # noqa: E402
 from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.load import load_source  # noqa: E402
+from loader.mysql import sql  # noqa: E402
+from loader.mysql.config import DbConfig  # noqa: E402
+from loader.mysql.connection import connect  # noqa: E402
+from loader.mysql.session import Session  # noqa: E402
+from loader.parse import parse_file  # noqa: E402
 from loader.prepare.staging import StagingDir, write_staging_file  # noqa: E402
-
-LAYOUT_DDL = HERE.parent / "sql" / "layouts" / "fund_data_surrogate_id.sql"
-
-
-def fresh_database(admin_config: DbConfig, name: str, layout: str) -> DbConfig:
-    admin = connect(admin_config)
-    cur = admin.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS {name}")
-    cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    admin.commit()
-    admin.close()
-    config = admin_config.with_database(name)
-    conn = connect(config)
-    if layout == "surrogate-id":
-        body = "\n".join(
-            line for line in LAYOUT_DDL.read_text().splitlines() if not line.startswith("--")
-        )
-        conn.cursor().execute(body.strip().rstrip(";"))
-    migrate(conn)
-    conn.close()
-    return config
+from loader.sources import LocalFile  # noqa: E402
 
 
 def ceiling(config: DbConfig, export: Path) -> float:
@@ -97,9 +78,8 @@ def main() -> None:
             cur.execute("SELECT VERSION()")
             version = cur.fetchone()[0]
         for layout in args.layouts:
-            config = fresh_database(admin, "bench_load", layout)
-            ceiling_s = ceiling(config, export)
-            with Loader(config) as load:
+            with fresh_database(admin, "bench_load", layout) as config, Session(config) as session:
+                ceiling_s = ceiling(config, export)
                 runs = {}
                 for scenario, path, key in (
                     ("fresh day", export, "raw/day.csv"),
@@ -107,7 +87,7 @@ def main() -> None:
                     ("1% of values changed", changed, "raw/day-fix.csv"),
                 ):
                     started = time.perf_counter()
-                    report = load.load(path, source_key=key)
+                    report = load_source(LocalFile(str(path), key), session)
                     runs[scenario] = (time.perf_counter() - started, report)
             for scenario, (seconds, report) in runs.items():
                 results.append(
@@ -123,7 +103,7 @@ def main() -> None:
                         "inserted": report.inserted,
                         "updated": report.updated,
                         "unchanged": report.unchanged,
-                        "stage_seconds": {k: round(v, 3) for k, v in report.stage_seconds.items()},
+                        "stage_seconds": report.to_dict()["stage_seconds"],
                     }
                 )
                 print(json.dumps(results[-1]), flush=True)

@@ -23,16 +23,18 @@ HERE = Path(__file__).resolve().parent
 
 def one_load(way: str, url: str, path: str) -> None:
     """In a fresh process: load ``path`` once, the ``way`` given; print the report as JSON."""
-    import loader.load as load
     import loader.prepare.staging as stage
+    from loader.load import load_source
     from loader.mysql.config import DbConfig
+    from loader.mysql.session import Session
+    from loader.sources import LocalFile
 
     stage.StagingStream.use_pipe = way == "pipe"  # "file": written whole, then read
     started = time.perf_counter()
-    with load.Loader(DbConfig.from_url(url)) as loader:
-        report = loader.load(path, force=True)
+    with Session(DbConfig.from_url(url)) as session:
+        report = load_source(LocalFile(path), session, force=True)
     seconds = time.perf_counter() - started
-    stages = {k: round(v, 3) for k, v in report.stage_seconds.items()}
+    stages = report.to_dict()["stage_seconds"]
     print(
         json.dumps(
             {
@@ -56,10 +58,9 @@ def main() -> None:
         one_load(*args.one)
         return
 
-    from loader.mysql.config import DbConfig, connect
-    from loader.devtools.dbserver import ThrowawayServer
-    from loader.mysql.migrate import migrate
+    from loader.devtools.dbserver import ThrowawayServer, fresh_database
     from loader.devtools.samples import ExportSpec, write_export
+    from loader.mysql.connection import connect
 
     data = HERE / "data"
     data.mkdir(exist_ok=True)
@@ -67,9 +68,9 @@ def main() -> None:
     if not path.exists():
         write_export(path, ExportSpec(rows=args.rows))
     seconds: dict[str, list[float]] = {"pipe": [], "file": []}
-    with ThrowawayServer() as server:
-        conn = connect(DbConfig.from_url(server.url))
-        migrate(conn)
+    with ThrowawayServer() as server, fresh_database(server.url, "bench_ab") as config:
+        url = server.url_for("bench_ab")
+        conn = connect(config)
         for run in range(args.runs):
             for way in ("pipe", "file") if run % 2 == 0 else ("file", "pipe"):
                 cur = conn.cursor()
@@ -79,7 +80,7 @@ def main() -> None:
                 cur.close()
                 time.sleep(2)  # let the server's background flushing settle
                 done = subprocess.run(
-                    [sys.executable, __file__, "--one", way, server.url, str(path)],
+                    [sys.executable, __file__, "--one", way, url, str(path)],
                     capture_output=True,
                     text=True,
                     check=True,

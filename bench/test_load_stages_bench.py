@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loader.mysql import sql
-from loader.mysql.config import connect
+from loader.mysql.connection import connect
 from loader.parse import parse_file
 from loader.prepare.staging import StagingDir, write_staging_file
 

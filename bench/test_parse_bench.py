@@ -6,10 +6,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from loader.parse import parse_file
 from loader.parse.csvscan import record_pieces, scan_piece
 from loader.parse.decode import inspect
 from loader.parse.numbers import split_values
-from loader.parse import parse_file
 from loader.settings import ParseSettings
 
 SETTINGS = ParseSettings()
@@ -55,9 +55,9 @@ def test_parse_file(benchmark, request, fixture):
 
 
 def test_dedup_only(benchmark, typical_export):
-    from loader import parse as parse_module
+    from loader.parse import dedup
 
     result = parse_file(typical_export)
     chunks = [result.rows.slice(i, 100_000) for i in range(0, result.rows.height, 100_000)]
-    benchmark.pedantic(lambda: parse_module.deduplicate(list(chunks)), rounds=5, iterations=1)
+    benchmark.pedantic(lambda: dedup.deduplicate(list(chunks)), rounds=5, iterations=1)
     _rows_per_second(benchmark, result.rows.height)

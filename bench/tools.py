@@ -3,7 +3,7 @@
     python bench/tools.py TOOL --db URL --file PATH --key SOURCE_KEY
 
 Tools:
-  fundsync     fund-data-sync's Loader.load (parse, stage, one-statement merge, ledger)
+  fundsync     fund-data-sync's load_source (prepare, then merge: parse, stage, merge, ledger)
   rowwise      the original design: csv + Decimal per row, executemany of 1,000-row
                batches of INSERT ... ON DUPLICATE KEY UPDATE (mysql-connector), one commit
   awswrangler  pandas.read_csv, then awswrangler.mysql.to_sql(mode="upsert_duplicate_key",
@@ -49,13 +49,15 @@ def connection_args(url: str) -> dict[str, Any]:
 def run_fundsync(url: str, path: Path, key: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import loader  # noqa: F401  (allocator settings before Polars)
+    from loader.load import load_source
     from loader.mysql.config import DbConfig
-    from loader.load import Loader
+    from loader.mysql.session import Session
+    from loader.sources import LocalFile
 
-    with Loader(DbConfig.from_url(url)) as load:
-        load.connection()  # connect outside the clock, as every tool does
+    with Session(DbConfig.from_url(url)) as session:
+        session.connection()  # connect outside the clock, as every tool does
         started = time.perf_counter()
-        report = load.load(path, source_key=key)
+        report = load_source(LocalFile(str(path), key), session)
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -65,7 +67,7 @@ def run_fundsync(url: str, path: Path, key: str) -> dict[str, Any]:
         "inserted": report.inserted,
         "updated": report.updated,
         "unchanged": report.unchanged,
-        "stage_seconds": {k: round(v, 4) for k, v in report.stage_seconds.items()},
+        "stage_seconds": report.to_dict()["stage_seconds"],
     }
 
 
@@ -175,7 +177,8 @@ def run_awswrangler(url: str, path: Path, key: str) -> dict[str, Any]:
 def run_ceiling(url: str, path: Path, key: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from loader.mysql import sql
-    from loader.mysql.config import DbConfig, connect
+    from loader.mysql.config import DbConfig
+    from loader.mysql.connection import connect
 
     conn = connect(DbConfig.from_url(url), staging_dir=path.parent)
     cur: Any = conn.cursor()

@@ -32,6 +32,9 @@ mkdir -p "$target"
 
 rm -rf "$target/loader"
 cp -R "$root/loader" "$target/loader"
+# development helpers (throwaway server, sample generator, demo) and the command line are
+# not the function's: the handler never imports them (the architecture contract checks it)
+rm -rf "$target/loader/devtools" "$target/loader/cli"
 mkdir -p "$target/sql"
 cp "$root"/sql/*.sql "$target/sql/"
 cp "$root/lambda/handler.py" "$target/handler.py"

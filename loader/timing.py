@@ -32,12 +32,13 @@ class Stopwatch:
         self._seconds: dict[str, float] = {}
 
     @contextmanager
-    def stage(self, name: str, record: bool = True) -> Iterator[None]:
-        """Time (unless not ``record``: the stage reports its own parts), trace, and inject."""
+    def stage(self, name: str, record: bool = True, trace: str | None = None) -> Iterator[None]:
+        """Time (unless not ``record``: the stage reports its own parts), trace (as ``trace``
+        when the span's name differs from the stage's), and inject."""
         faults.inject(name)
         started = time.perf_counter()
         try:
-            with self.span(name):
+            with self.span(trace or name):
                 yield
         finally:
             if record:

@@ -37,6 +37,36 @@ def test_migrate_then_load_with_json_and_exit_codes(user_url, db, tmp_path):
     assert query(db, "SELECT COUNT(*) FROM fund_data_loads") == [(4,)]
 
 
+def test_every_source_is_attempted_and_a_bad_one_is_one_line(db, tmp_path):
+    """A missing file, a directory or a path through a file is reported, the rest still load."""
+    first, last = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(csv_bytes("2025-12-09,S,T,C,1"))
+    last.write_bytes(csv_bytes("2025-12-09,S,T,D,2"))
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    sources = [first, tmp_path / "missing.csv", folder, first / "inside.csv", last]
+    run = fundsync("load", "--db", plain_url(db), *map(str, sources))
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
+    lines = [line for line in run.stdout.splitlines()[1:] if not line.startswith("    ")]
+    assert [line.split()[0] for line in lines] == [
+        "loaded",
+        "rejected",
+        "rejected",
+        "rejected",
+        "loaded",
+    ]
+    assert f"    file: {tmp_path / 'missing.csv'}: no such file" in run.stdout
+    assert f"    file: {folder}: is a directory, not an export file" in run.stdout
+    assert f"    file: {first / 'inside.csv'}: cannot be read (Not a directory)" in run.stdout
+    assert [r[3] for r in table(db)] == ["C", "D"]
+    statuses = query(db, "SELECT source_key, status FROM fund_data_loads ORDER BY id")
+    expected = ["loaded", "rejected", "rejected", "rejected", "loaded"]
+    assert statuses == [(str(s), st) for s, st in zip(sources, expected, strict=True)]
+    parsed = fundsync("parse", *map(str, sources[1:4]))
+    assert parsed.returncode == 1 and "Traceback" not in parsed.stdout + parsed.stderr
+    assert parsed.stdout.count("REJECTED") == 3 and "no such file" in parsed.stdout
+
+
 def plain_url(config) -> str:
     socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
     return f"mysql://{config.user}@{config.host}:{config.port}/{config.database}{socket}"

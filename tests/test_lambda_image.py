@@ -118,6 +118,13 @@ print("RESULT " + json.dumps({"response": response, "import_seconds": imported,
 """
 
 
+def test_the_image_holds_the_library_but_not_the_development_helpers(image_root):
+    assert (image_root / "loader" / "pipeline" / "handler.py").exists()
+    assert (image_root / "handler.py").exists() and (image_root / "sql").is_dir()
+    assert not (image_root / "loader" / "devtools").exists()
+    assert not (image_root / "loader" / "cli").exists()
+
+
 def test_the_installed_handler_loads_an_object_in_a_fresh_process(
     image_root, aws_endpoint, db, tmp_path
 ):

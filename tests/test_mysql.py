@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from loader.devtools.dbserver import fresh_database
 from loader.errors import MergeCountMismatch, SchemaError
 from loader.mysql import sql
-from loader.mysql.config import DbConfig
 from loader.mysql.connection import connect
 from loader.mysql.counts import counts_from_server
 from loader.mysql.migrate import migrate
@@ -39,35 +39,25 @@ def test_migrate_is_idempotent_and_recorded(db):
 
 
 def test_two_processes_migrating_at_once_apply_each_file_once(db_server_url):
-    config = DbConfig.from_url(db_server_url).with_database("fundsync")
-    admin = connect(config)
-    cur = admin.cursor()
-    cur.execute("CREATE DATABASE IF NOT EXISTS t_migrate_race")
-    admin.commit()
-    target = config.with_database("t_migrate_race")
     results, errors = [], []
+    with fresh_database(db_server_url, migrated=False) as target:
 
-    def run():
-        try:
-            conn = connect(target)
-            results.append(len(migrate(conn)))
-            conn.close()
-        except Exception as error:  # pragma: no cover - the assertion shows it
-            errors.append(error)
+        def run():
+            try:
+                conn = connect(target)
+                results.append(len(migrate(conn)))
+                conn.close()
+            except Exception as error:  # pragma: no cover - the assertion shows it
+                errors.append(error)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    try:
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         assert errors == []
         assert sorted(results) == [0, 0, 0, 2]
         assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(2,)]
-    finally:
-        cur.execute("DROP DATABASE t_migrate_race")
-        admin.commit()
-        admin.close()
 
 
 def test_merge_semantics_and_exact_counts(db, layout, tmp_path):

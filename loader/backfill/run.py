@@ -59,10 +59,10 @@ Listener = Callable[[str, BackfillSummary, FileOutcome | None], None]
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the ledger has as loaded, per source key: the latest content hash, every version."""
+    """What the latest successful load of each source key merged: its content hash and its
+    version (an S3 object's ETag), read from the ledger once, up front."""
 
-    latest: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, set[str]] = field(default_factory=dict)
+    latest: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, session: Session, keys: list[str]) -> Known:
@@ -70,20 +70,25 @@ class Known:
         for start in range(0, len(keys), 500):
             rows = ledger.loaded_sources(session.connection(), keys[start : start + 500])
             for key, content, version in rows:  # oldest first: the last one is the latest
-                known.latest[key] = content
-                if version:
-                    known.versions.setdefault(key, set()).add(version)
+                known.latest[key] = (content, version)
         session.connection().commit()
         return known
+
+    def loaded_hash(self, export: Export) -> str | None:
+        return self.latest[export.key][0] if export.key in self.latest else None
+
+    def loaded_version(self, export: Export) -> bool:
+        """Whether the latest load of this S3 object was this very ETag (skip, no download)."""
+        return bool(export.etag) and self.latest.get(export.key, ("", None))[1] == export.etag
 
     def state(self, export: Export) -> str:
         """For ``--dry-run``: ``loaded``, ``changed since its load`` or ``new``."""
         if export.key not in self.latest:
             return "new"
         if export.is_s3:
-            seen = export.etag in self.versions.get(export.key, set())
+            seen = self.loaded_version(export)
         else:
-            seen = hash_file(export.source)[0] == self.latest[export.key]
+            seen = hash_file(export.source)[0] == self.latest[export.key][0]
         return "loaded" if seen else "changed since its load"
 
 
@@ -241,10 +246,10 @@ class _Run:
             index = self.next_to_prepare
             self.next_to_prepare += 1
             export = self.exports[index]
-            if export.is_s3 and export.etag in self.known.versions.get(export.key, ()):
+            if export.is_s3 and self.known.loaded_version(export):
                 self._finish(index, self._skip_known(export))
                 continue
-            loaded = None if self.backfill.force else self.known.latest.get(export.key)
+            loaded = None if self.backfill.force else self.known.loaded_hash(export)
             future = self.prepare_pool.submit(_prepare, export, self.options, loaded)
             self.preparing[future] = index
 

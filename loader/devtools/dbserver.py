@@ -60,7 +60,11 @@ class ThrowawayServer:
 
     @property
     def url(self) -> str:
-        return f"mysql://root@127.0.0.1:{self.port}/fundsync?unix_socket={self.socket_path}"
+        return self.url_for("fundsync")
+
+    def url_for(self, database: str) -> str:
+        """The URL of one database on this server (root, no password, its socket)."""
+        return f"mysql://root@127.0.0.1:{self.port}/{database}?unix_socket={self.socket_path}"
 
     def start(self) -> ThrowawayServer:
         server = _binary("mariadbd", "mysqld")
@@ -176,14 +180,19 @@ class ThrowawayServer:
 
 
 LAYOUTS = ("composite-pk", "surrogate-id")
-SURROGATE_LAYOUT = Path(__file__).resolve().parents[2] / "sql" / "layouts" / "fund_data_surrogate_id.sql"
+SURROGATE_LAYOUT = (
+    Path(__file__).resolve().parents[2] / "sql" / "layouts" / "fund_data_surrogate_id.sql"
+)
 
 
 @contextlib.contextmanager
 def fresh_database(
-    server_url: str, name: str | None = None, layout: str = "composite-pk", migrated: bool = True
+    server: str | DbConfig,
+    name: str | None = None,
+    layout: str = "composite-pk",
+    migrated: bool = True,
 ) -> Iterator[DbConfig]:
-    """A database of its own on the server at ``server_url``, migrated, dropped on exit.
+    """A database of its own on ``server`` (a URL or a config), migrated, dropped on exit.
 
     The one helper the tests and the benchmarks use. ``layout`` is the key
     layout of ``fund_data``: the composite primary key (what ``migrate``
@@ -194,7 +203,8 @@ def fresh_database(
 
     if layout not in LAYOUTS:
         raise ConfigError(f"layout {layout!r}: use one of {', '.join(LAYOUTS)}")
-    server = DbConfig.from_url(server_url)
+    if isinstance(server, str):
+        server = DbConfig.from_url(server)
     name = name or f"t_{uuid.uuid4().hex[:12]}"
     admin = connect(server.with_database("mysql"))
     cur = admin.cursor()

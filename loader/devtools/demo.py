@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from loader.devtools.dbserver import ThrowawayServer
 from loader.devtools.samples import ExportSpec, changed_copy, write_export
@@ -118,27 +118,14 @@ def _run(folder: Path, rows: int, db_url: str, config: DbConfig, kept: bool) -> 
 
     from loader import aws
     from loader.pipeline import dlq
-    from loader.pipeline.sqs import LocalEventSourceMapping
 
     aws.client.cache_clear()
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    s3.create_bucket(Bucket=BUCKET)
-    dlq_url = sqs.create_queue(QueueName="fundsync-dlq-demo")["QueueUrl"]
-    dlq_arn = _arn(sqs, dlq_url)
-    queue_url = sqs.create_queue(
-        QueueName="fundsync-queue-demo", Attributes=queue_attributes(dlq_arn, visibility_timeout=60)
-    )["QueueUrl"]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET, NotificationConfiguration=notification_configuration(_arn(sqs, queue_url))
-    )
-    print(f"moto: bucket s3://{BUCKET}, notification {RAW_PREFIX}*.csv -> {queue_url}")
-    print(f"      dead-letter queue {dlq_url} (after 3 receives)\n")
-
+    queue_url, dlq_url = _wire_lake(s3, sqs)
     files = sample_files(folder, rows)
     for key, path in files.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
         print(f"uploaded s3://{BUCKET}/{key} ({path.stat().st_size:,} bytes)")
-
     log_path = folder / "handler-log.jsonl"
     work = folder / "work"
     work.mkdir(exist_ok=True)
@@ -148,34 +135,7 @@ def _run(folder: Path, rows: int, db_url: str, config: DbConfig, kept: bool) -> 
         "FUNDSYNC_WORK_DIR": str(work),
     }
     with _environment(settings), open(log_path, "w", encoding="utf-8") as log:
-        from loader.pipeline import handler
-
-        handler.telemetry.logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
-        handler.reset()
-        mapping = LocalEventSourceMapping(sqs, queue_url, handler.lambda_handler)
-        try:
-            with contextlib.redirect_stdout(log):  # the metrics (EMF) print to stdout
-                drained = mapping.drain()
-            print(f"\nhandler: {drained} message(s) in {len(mapping.responses)} batch(es)")
-
-            day_key = next(iter(files))
-            head = s3.head_object(Bucket=BUCKET, Key=day_key)
-            from loader.pipeline.events import s3_notification
-            from loader.sources import S3Object
-
-            again = s3_notification(
-                S3Object(BUCKET, day_key, etag=head["ETag"].strip('"'), size=head["ContentLength"])
-            )
-            sqs.send_message(QueueUrl=queue_url, MessageBody=again)
-            correction_key = day_key.replace(".csv", "_correction.csv")
-            correction = changed_copy(files[day_key], folder / Path(correction_key).name)
-            s3.put_object(Bucket=BUCKET, Key=correction_key, Body=correction.read_bytes())
-            print("redelivered the day's notification; uploaded a correction (1% changed)")
-            with contextlib.redirect_stdout(log):
-                mapping.drain()
-        finally:
-            handler.reset()
-            handler.telemetry.logger.registered_handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+        _drain_through_the_handler(s3, sqs, queue_url, files, folder, log)
         letters = dlq.inspect(dlq_url, sqs=sqs)
         rejects = [
             o["Key"]
@@ -188,6 +148,54 @@ def _run(folder: Path, rows: int, db_url: str, config: DbConfig, kept: bool) -> 
     ok = statuses == expected and len(letters) == 1 and len(rejects) == 1
     print("\n" + ("The demo ran as expected." if ok else f"UNEXPECTED: statuses {statuses}"))
     return 0 if ok else 1
+
+
+def _wire_lake(s3: Any, sqs: Any) -> tuple[str, str]:
+    """The bucket, its notification, the queue and its DLQ, as in production; the queue URLs."""
+    s3.create_bucket(Bucket=BUCKET)
+    dlq_url = sqs.create_queue(QueueName="fundsync-dlq-demo")["QueueUrl"]
+    dlq_arn = _arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName="fundsync-queue-demo", Attributes=queue_attributes(dlq_arn, visibility_timeout=60)
+    )["QueueUrl"]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration=notification_configuration(_arn(sqs, queue_url))
+    )
+    print(f"moto: bucket s3://{BUCKET}, notification {RAW_PREFIX}*.csv -> {queue_url}")
+    print(f"      dead-letter queue {dlq_url} (after 3 receives)\n")
+    return queue_url, dlq_url
+
+
+def _drain_through_the_handler(
+    s3: Any, sqs: Any, queue_url: str, files: dict[str, Path], folder: Path, log: IO[str]
+) -> None:
+    """Everything on the queue through the real handler; then a redelivery and a correction."""
+    from loader.pipeline import handler
+    from loader.pipeline.events import s3_notification
+    from loader.pipeline.sqs import LocalEventSourceMapping
+    from loader.sources import S3Object
+
+    handler.telemetry.logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
+    handler.reset()
+    mapping = LocalEventSourceMapping(sqs, queue_url, handler.lambda_handler)
+    try:
+        with contextlib.redirect_stdout(log):  # the metrics (EMF) print to stdout
+            drained = mapping.drain()
+        print(f"\nhandler: {drained} message(s) in {len(mapping.responses)} batch(es)")
+        day_key = next(iter(files))
+        head = s3.head_object(Bucket=BUCKET, Key=day_key)
+        etag, size = head["ETag"].strip('"'), head["ContentLength"]
+        again = s3_notification(S3Object(BUCKET, day_key, etag=etag, size=size))
+        sqs.send_message(QueueUrl=queue_url, MessageBody=again)
+        correction_key = day_key.replace(".csv", "_correction.csv")
+        correction = changed_copy(files[day_key], folder / Path(correction_key).name)
+        s3.put_object(Bucket=BUCKET, Key=correction_key, Body=correction.read_bytes())
+        print("redelivered the day's notification; uploaded a correction (1% changed)")
+        with contextlib.redirect_stdout(log):
+            mapping.drain()
+    finally:
+        handler.reset()
+        handler.telemetry.logger.registered_handler.setStream(sys.stdout)  # type: ignore[attr-defined]
 
 
 def _arn(sqs: Any, url: str) -> str:

@@ -37,30 +37,23 @@ def _outcome_fields(report: dict[str, Any]) -> list[str]:
     return [f for f in (*COUNT_FIELDS, *TEXT_FIELDS) if report.get(f) is not None]
 
 
-def latest_loaded_hash(conn: MySQLConnectionAbstract, key: str) -> str | None:
-    """The content hash the most recent successful load of this source merged, if any."""
+def latest_load(conn: MySQLConnectionAbstract, key: str) -> SourceIdentity | None:
+    """The identity the most recent successful load of this source recorded, if any.
+
+    The skip rule reads it (CONTRACT §1.2): the latest load decides, so content
+    that was replaced and then comes back (v1, v2, v1) loads again.
+    """
     cur: Any = conn.cursor()
     cur.execute(
-        f"SELECT content_hash FROM {LEDGER_TABLE} WHERE source_key_hash = %s "
-        "AND status = 'loaded' ORDER BY id DESC LIMIT 1",
+        f"SELECT content_hash, size_bytes, object_version FROM {LEDGER_TABLE} "
+        "WHERE source_key_hash = %s AND status = 'loaded' ORDER BY id DESC LIMIT 1",
         (key_hash(key),),
     )
     row = cur.fetchone()
     cur.close()
-    return str(row[0]) if row else None
-
-
-def loaded_version(conn: MySQLConnectionAbstract, key: str, version: str) -> SourceIdentity | None:
-    """The identity a successful load of this exact object version (id or ETag) recorded."""
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT content_hash, size_bytes FROM {LEDGER_TABLE} WHERE source_key_hash = %s "
-        "AND object_version = %s AND status = 'loaded' ORDER BY id DESC LIMIT 1",
-        (key_hash(key), version),
-    )
-    row = cur.fetchone()
-    cur.close()
-    return SourceIdentity(key, str(row[0]), int(row[1]), version) if row else None
+    if row is None:
+        return None
+    return SourceIdentity(key, str(row[0]), int(row[1]), None if row[2] is None else str(row[2]))
 
 
 def start(conn: MySQLConnectionAbstract, source: SourceIdentity) -> int:

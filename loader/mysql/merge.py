@@ -72,24 +72,27 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
 def is_latest_load(session: Session, identity: SourceIdentity) -> bool:
     """The skip rule (CONTRACT §1.2): the latest successful load of this source merged
     exactly this content."""
-    latest = ledger.latest_loaded_hash(session.connection(), identity.key)
-    return bool(identity.content_hash) and latest == identity.content_hash
+    latest = ledger.latest_load(session.connection(), identity.key)
+    return bool(identity.content_hash) and latest is not None and (
+        latest.content_hash == identity.content_hash
+    )
 
 
 def skip_known_version(session: Session, key: str, version: str | None) -> LoadReport | None:
-    """Skip at once, before any download, when this object version was already loaded.
+    """Skip at once, before any download, when the latest load of the key was this version.
 
-    The redelivered message's object (same key, same version id or ETag)
-    has a ``loaded`` row in the ledger: record the skip and return its
-    report. None when the version is unknown or was never loaded.
+    The redelivered message's object (same key, same version id or ETag) is
+    what the latest ``loaded`` row of the key recorded: record the skip and
+    return its report. None when the version is unknown, or is not what the
+    latest load merged.
     """
     if not version:
         return None
     watch = Stopwatch()
-    earlier = ledger.loaded_version(session.connection(), key, version)
-    if earlier is None:
+    latest = ledger.latest_load(session.connection(), key)
+    if latest is None or latest.version != version:
         return None
-    return _recorded(session, PreparedFile(earlier, already_loaded=True), "skipped", watch)
+    return _recorded(session, PreparedFile(latest, already_loaded=True), "skipped", watch)
 
 
 # -- the transaction ---------------------------------------------------------------
@@ -155,7 +158,7 @@ def _merge_direct(
     assert staging is not None
     if not staging.height or any_day_exists(cur, prepared.days):
         return None
-    with watch.stage("merge"), staging.open(session.staging) as path:
+    with watch.stage("merge", trace="load_direct"), staging.open(session.staging) as path:
         counts = load_direct(cur, path, staging.height)
     if counts is not None:
         return Merged(counts, "load_data_local_direct")

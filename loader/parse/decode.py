@@ -14,34 +14,33 @@ offset and line. Nothing is ever replaced or dropped.
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
-import os
 import tempfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
-
 from loader.errors import FileRejected, RowError
+from loader.parse.encoding import Scan, choose_code_page, reject_corrupt_utf8, scan_non_ascii
+from loader.parse.raw import (
+    GZIP_MAGIC,
+    READ_BLOCK,
+    Source,
+    line_of_offset,
+    open_raw,
+    source_name,
+    uncompressed_blocks,
+)
 from loader.settings import ParseSettings
 
-GZIP_MAGIC = b"\x1f\x8b"
+__all__ = ["DecodeInfo", "Decoded", "Source", "inspect", "line_of_offset", "source_name"]
+
 BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-THAI_CODECS = frozenset({"cp874", "tis-620", "iso8859_11"})
-# cchardet's answers mapped to the family they hint at.
-THAI_HINTS = frozenset({"TIS-620", "WINDOWS-874", "ISO-8859-11"})
-READ_BLOCK = 16 << 20
 SPOOL_IN_MEMORY = 32 << 20
-
-Source = str | os.PathLike[str] | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +55,6 @@ class DecodeInfo:
     size: int
     """Uncompressed size in bytes, BOM included."""
     bom_length: int
-
-
-def _open_raw(source: Source) -> BinaryIO:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return io.BytesIO(bytes(source))
-    return open(source, "rb")
-
-
-def line_of_offset(source: Source, offset: int) -> int:
-    """1-based line of a byte offset in the uncompressed bytes.
-
-    Only errors need it, so newlines are not counted on the way: the prefix
-    is read again (decompressed again for gzip) when an error is reported.
-    """
-    newlines = 0
-    with _open_raw(source) as raw:
-        for block in _uncompressed_blocks("", raw):
-            if offset <= len(block):
-                return newlines + block.count(b"\n", 0, offset) + 1
-            newlines += block.count(b"\n")
-            offset -= len(block)
-    return newlines + 1
 
 
 class Decoded:
@@ -169,7 +146,7 @@ class _Reopen:
 
     def open(self) -> BinaryIO:
         if self._spool is None:
-            return _open_raw(self._source)
+            return open_raw(self._source)
         self._spool.seek(0)
         return _NoClose(self._spool)  # type: ignore[return-value]
 
@@ -192,42 +169,9 @@ class _NoClose(io.RawIOBase):
         pass
 
 
-@dataclass
-class _Scan:
-    """Whole-file facts gathered block by block in the first pass."""
-
-    size: int = 0
-    high_bytes: int = 0
-    high_in_runs: int = 0
-    utf8_valid_chars: int = 0
-    utf8_invalid: int = 0
-    first_invalid: RowError | None = None
-    hint_sample: bytes = b""
-
-
-def _uncompressed_blocks(name: str, raw: BinaryIO) -> Iterator[bytes]:
-    head = raw.read(2)
-    raw.seek(0)
-    if head != GZIP_MAGIC:
-        while block := raw.read(READ_BLOCK):
-            yield block
-        return
-    produced = 0
-    try:
-        with gzip.GzipFile(fileobj=raw) as gz:
-            while block := gz.read(READ_BLOCK):
-                produced += len(block)
-                yield block
-    except (OSError, EOFError, zlib.error) as exc:
-        reason = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip: {exc}"
-        raise FileRejected(
-            name, "decode", [RowError(None, None, reason, produced)], encoding=None
-        ) from None
-
-
 def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
     """First pass: decide the encoding of one file (CONTRACT §1, §1.2)."""
-    raw = _open_raw(source)
+    raw = open_raw(source)
     spool: tempfile.SpooledTemporaryFile[bytes] | None = None
     try:
         compressed = raw.read(2) == GZIP_MAGIC
@@ -255,8 +199,8 @@ def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
     elif scan.utf8_invalid == 0:
         enc, how = "utf-8", "utf-8"
     else:
-        _reject_corrupt_utf8(name, scan)
-        enc, how = _choose_code_page(scan, settings.allowed_encodings)
+        reject_corrupt_utf8(name, scan)
+        enc, how = choose_code_page(scan, settings.allowed_encodings)
     return Decoded(name, DecodeInfo(enc, how, compressed, scan.size, bom_length), reopen)
 
 
@@ -272,15 +216,15 @@ def _first_pass(
     raw: BinaryIO,
     spool: tempfile.SpooledTemporaryFile[bytes] | None,
     forced: str | None,
-) -> tuple[_Scan, str | None]:
+) -> tuple[Scan, str | None]:
     detect = forced is None
     # NUL bytes are normal in UTF-16; the second pass checks its characters.
     check_nul_bytes = not (forced or "").startswith("utf-16")
-    scan = _Scan()
+    scan = Scan()
     bom_enc: str | None = None
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     prev_high = False
-    for index, block in enumerate(_uncompressed_blocks(name, raw)):
+    for index, block in enumerate(uncompressed_blocks(name, raw)):
         if spool is not None:
             spool.write(block)
         if index == 0:
@@ -304,7 +248,7 @@ def _first_pass(
                     ],
                 )
         if detect and not block.isascii():
-            prev_high = _scan_non_ascii(source, scan, decoder, block, start, prev_high)
+            prev_high = scan_non_ascii(source, scan, decoder, block, start, prev_high)
         else:
             prev_high = False
         scan.size += len(block)
@@ -320,122 +264,3 @@ def _first_pass(
             )
         scan.utf8_invalid += bad
     return scan, bom_enc
-
-
-def _scan_non_ascii(
-    source: Source,
-    scan: _Scan,
-    decoder: codecs.IncrementalDecoder,
-    block: bytes,
-    start: int,
-    prev_high: bool,
-) -> bool:
-    """UTF-8 validity and code-page structure of one block with high bytes."""
-    pending = decoder.getstate()[0]
-    text = decoder.decode(block, final=False)
-    invalid = text.count("\ufffd")
-    arr = np.frombuffer(block, dtype=np.uint8)
-    high = arr >= 0x80
-    high_count = int(np.count_nonzero(high))
-    # ASCII bytes decode one to one, so what is left of the text is non-ASCII.
-    non_ascii_chars = len(text) - (len(block) - high_count)
-    scan.utf8_valid_chars += max(non_ascii_chars - invalid, 0)
-    if invalid and scan.first_invalid is None:
-        data = pending + block
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            offset = start - len(pending) + exc.start
-            scan.first_invalid = RowError(
-                line_of_offset(source, offset),
-                None,
-                f"byte 0x{data[exc.start]:02X} is not valid UTF-8",
-                offset,
-            )
-    scan.utf8_invalid += invalid
-    scan.high_bytes += high_count
-    neighbour = np.zeros_like(high)
-    neighbour[1:] |= high[:-1]
-    neighbour[:-1] |= high[1:]
-    neighbour[0] |= prev_high
-    scan.high_in_runs += int(np.count_nonzero(high & neighbour))
-    if len(scan.hint_sample) < 64 << 10:
-        first = int(np.argmax(high))
-        scan.hint_sample += block[max(first - 256, 0) : first + (64 << 10)]
-    return bool(high[-1])
-
-
-def _reject_corrupt_utf8(name: str, scan: _Scan) -> None:
-    """A file that is UTF-8 but for a few bad bytes is corrupt, not a code page.
-
-    Decoding it as cp1252 would turn every accented letter into mojibake
-    (``Ã©``); rejecting it at the first bad byte is the honest answer.
-    """
-    valid, invalid = scan.utf8_valid_chars, scan.utf8_invalid
-    if valid >= 4 and valid >= 9 * invalid:
-        assert scan.first_invalid is not None
-        first = scan.first_invalid
-        raise FileRejected(
-            name,
-            "decode",
-            [
-                RowError(
-                    first.line, None, first.reason + " (the file is otherwise UTF-8)", first.offset
-                )
-            ],
-            encoding="utf-8",
-        )
-
-
-def _choose_code_page(scan: _Scan, allowed: tuple[str, ...]) -> tuple[str, str]:
-    """Pick a code page from the allow-list: byte structure first, cchardet as a hint.
-
-    Thai words are runs of consecutive high bytes; Latin accents are mostly
-    single high bytes between ASCII letters. The detector's answer is used
-    only when the structure does not speak clearly, and only to choose among
-    allowed code pages.
-    """
-    thai = [e for e in allowed if e in THAI_CODECS]
-    latin = [e for e in allowed if e not in THAI_CODECS]
-    if not thai or not latin:
-        return allowed[0], "structure"
-    share_in_runs = scan.high_in_runs / scan.high_bytes if scan.high_bytes else 0.0
-    if share_in_runs >= 0.7:
-        return thai[0], "structure"
-    if share_in_runs <= 0.3 and scan.high_bytes >= 4:
-        return latin[0], "structure"
-    hint = _detector_hint(scan.hint_sample)
-    if hint in THAI_HINTS:
-        return thai[0], "detector"
-    if hint is not None:
-        hinted = codec_or_none(hint)
-        if hinted in latin:
-            return hinted, "detector"
-    return (thai[0] if share_in_runs >= 0.5 else latin[0]), "structure"
-
-
-def codec_or_none(label: str) -> str | None:
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _detector_hint(sample: bytes) -> str | None:
-    if not sample:
-        return None
-    try:
-        import cchardet
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
-    guess = cchardet.detect(sample)
-    encoding = guess.get("encoding") if guess else None
-    return str(encoding).upper() if encoding else None
-
-
-def source_name(source: Source, name: str | None) -> str:
-    if name is not None:
-        return name
-    if isinstance(source, bytes | bytearray | memoryview):
-        return "<bytes>"
-    return str(Path(source))

@@ -19,13 +19,13 @@ variable "account_id" {
 }
 
 variable "prefix" {
-  description = "Key prefix of the exports (loader/infra.py RAW_PREFIX)."
+  description = "Key prefix of the exports (loader/pipeline/infra.py RAW_PREFIX)."
   type        = string
   default     = "raw/sql_server/fund_data/"
 }
 
 variable "suffix" {
-  description = "Key suffix of the exports (loader/infra.py SUFFIX)."
+  description = "Key suffix of the exports (loader/pipeline/infra.py SUFFIX)."
   type        = string
   default     = ".csv"
 }

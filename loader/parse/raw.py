@@ -1,0 +1,68 @@
+"""The raw bytes of an export: opened, decompressed, and a byte offset's line (for errors)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from loader.errors import FileRejected, RowError
+
+GZIP_MAGIC = b"\x1f\x8b"
+READ_BLOCK = 16 << 20
+
+Source = str | os.PathLike[str] | bytes
+
+
+def open_raw(source: Source) -> BinaryIO:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(source))
+    return open(source, "rb")
+
+
+def line_of_offset(source: Source, offset: int) -> int:
+    """1-based line of a byte offset in the uncompressed bytes.
+
+    Only errors need it, so newlines are not counted on the way: the prefix
+    is read again (decompressed again for gzip) when an error is reported.
+    """
+    newlines = 0
+    with open_raw(source) as raw:
+        for block in uncompressed_blocks("", raw):
+            if offset <= len(block):
+                return newlines + block.count(b"\n", 0, offset) + 1
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
+
+
+def uncompressed_blocks(name: str, raw: BinaryIO) -> Iterator[bytes]:
+    head = raw.read(2)
+    raw.seek(0)
+    if head != GZIP_MAGIC:
+        while block := raw.read(READ_BLOCK):
+            yield block
+        return
+    produced = 0
+    try:
+        with gzip.GzipFile(fileobj=raw) as gz:
+            while block := gz.read(READ_BLOCK):
+                produced += len(block)
+                yield block
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip: {exc}"
+        raise FileRejected(
+            name, "decode", [RowError(None, None, reason, produced)], encoding=None
+        ) from None
+
+
+def source_name(source: Source, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "<bytes>"
+    return str(Path(source))
