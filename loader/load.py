@@ -17,7 +17,7 @@ from typing import Any
 
 from loader.mysql.merge import is_latest_load, merge, skip_known_version
 from loader.mysql.session import Session
-from loader.prepare import PrepareOptions, prepare_source
+from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.rejects import RejectsWriter
 from loader.report import LoadReport
 from loader.sources import Source, unknown_identity

@@ -119,7 +119,7 @@ def db(db_server_url: str, request: pytest.FixtureRequest):
 def load_file(session, path, key: str | None = None, force: bool = False, **settings: Any):
     """One local file through the load path (prepare, then merge), as ``fundsync load`` does."""
     from loader.load import load_source
-    from loader.prepare import PrepareOptions
+    from loader.prepare.prepare import PrepareOptions
     from loader.sources import LocalFile
 
     options = PrepareOptions(parse=ParseSettings(**settings))

@@ -23,7 +23,7 @@ from loader.outcome import outcome_of
 from loader.pipeline.events import s3_notification
 from loader.pipeline.process import Pipeline
 from loader.pipeline.worker import Worker
-from loader.prepare import PrepareOptions
+from loader.prepare.prepare import PrepareOptions
 from loader.settings import PipelineSettings
 from loader.sources import S3Object
 from tests.conftest import csv_bytes, query

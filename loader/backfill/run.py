@@ -49,7 +49,8 @@ from loader.mysql import ledger
 from loader.mysql.config import DbConfig
 from loader.mysql.merge import merge, skip_known_version
 from loader.mysql.session import Session
-from loader.prepare import PreparedFile, PrepareOptions, prepare_source
+from loader.prepare.prepare import PrepareOptions, prepare_source
+from loader.prepare.prepared import PreparedFile
 from loader.prepare.staging import StagingDir
 from loader.report import LoadReport
 from loader.sources import SourceIdentity, hash_file, unknown_identity

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace, exports: list[Export], config: DbConfig) -> int:
     from loader.backfill import Backfill, default_workers
     from loader.backfill.progress import BackfillProgress, summary_table
-    from loader.prepare import PrepareOptions
+    from loader.prepare.prepare import PrepareOptions
     from loader.settings import PipelineSettings
 
     settings = PipelineSettings.from_env()

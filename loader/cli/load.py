@@ -62,7 +62,7 @@ def run_load(args: argparse.Namespace) -> int:
     from loader.load import load_source
     from loader.mysql.config import DbConfig
     from loader.mysql.session import Session
-    from loader.prepare import PrepareOptions
+    from loader.prepare.prepare import PrepareOptions
     from loader.rejects import RejectsWriter
     from loader.settings import PipelineSettings
     from loader.sources import S3Object, source_of

@@ -73,8 +73,10 @@ def is_latest_load(session: Session, identity: SourceIdentity) -> bool:
     """The skip rule (CONTRACT §1.2): the latest successful load of this source merged
     exactly this content."""
     latest = ledger.latest_load(session.connection(), identity.key)
-    return bool(identity.content_hash) and latest is not None and (
-        latest.content_hash == identity.content_hash
+    return (
+        bool(identity.content_hash)
+        and latest is not None
+        and (latest.content_hash == identity.content_hash)
     )
 
 

@@ -7,7 +7,7 @@ with a warning but keeps it; the row-alias form does not exist in MariaDB).
 
 from __future__ import annotations
 
-from loader.prepare.staging import LOAD_DATA_FORMAT
+from loader.prepare.textformat import LOAD_DATA_FORMAT
 
 STAGE_TABLE = "fund_data_stage"
 TARGET_TABLE = "fund_data"

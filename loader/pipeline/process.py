@@ -42,7 +42,7 @@ from loader.outcome import Failure, outcome_of
 from loader.pipeline.events import parse_body
 from loader.pipeline.sqs import SqsMessage, error_attributes
 from loader.pipeline.telemetry import Telemetry, quiet
-from loader.prepare import PrepareOptions
+from loader.prepare.prepare import PrepareOptions
 from loader.rejects import RejectsWriter
 from loader.report import LoadReport
 from loader.settings import ParseSettings, PipelineSettings

@@ -1,6 +1,7 @@
-"""The prepare half: no database. A source becomes an immutable, picklable PreparedFile."""
+"""The prepare half: no database. A source becomes an immutable, picklable PreparedFile.
 
-from loader.prepare.prepare import PrepareOptions, prepare_source
-from loader.prepare.prepared import PreparedFile
-
-__all__ = ["PrepareOptions", "PreparedFile", "prepare_source"]
+:func:`loader.prepare.prepare.prepare_source` is the entry; the result type is
+:class:`loader.prepare.prepared.PreparedFile`; :mod:`loader.prepare.staging`
+writes the staging text. Nothing is imported here, so that the statements
+(:mod:`loader.mysql.sql`) can read the text's format without Polars.
+"""

@@ -2,8 +2,8 @@
 
 Tab-separated, every tab, LF, CR and backslash inside a value escaped with a
 backslash, ``\\N`` for NULL, decimals written in full (``12.500000000000``),
-rows in key order (:data:`LOAD_DATA_FORMAT` is the clause that reads it
-back). No database here: the prepare half decides the key order and the
+rows in key order (:mod:`loader.prepare.textformat` is the clause that reads
+it back). No database here: the prepare half decides the key order and the
 escaping once; the text is written either into a named pipe while the
 server reads it (:class:`StagingStream`, one process) or into a file ahead
 of time (:class:`StagingFile`, the backfill's worker processes). Both live
@@ -32,10 +32,8 @@ import polars as pl
 
 from loader.parse.keys import KeyPacker, bits_for
 from loader.parse.result import KEY_COLUMNS
+from loader.prepare.textformat import ESCAPES, NULL
 
-LOAD_DATA_FORMAT = "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
-"""How ``LOAD DATA`` reads the staging text (a clause of its statement)."""
-ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 _NEEDS_ESCAPE = r"[\\\t\n\r]"
 
 
@@ -158,7 +156,7 @@ def _write_text(
             separator="\t",
             line_terminator="\n",
             quote_style="never",
-            null_value="\\N",
+            null_value=NULL,
         )
 
 
@@ -307,7 +305,7 @@ def _end_writer(writer: threading.Thread, path: Path) -> None:
         writer.join(0.05)
 
 
-_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+_UNESCAPES = {escaped: raw for raw, escaped in ESCAPES}
 
 
 def _unescape(text: str) -> str:
@@ -323,7 +321,7 @@ def read_staging_file(path: Path) -> pl.DataFrame:
         new_columns=names,
         separator="\t",
         quote_char=None,
-        null_values="\\N",
+        null_values=NULL,
         infer_schema=False,
     )
     escaped = [c for c in names if frame[c].str.contains("\\", literal=True).any()]
