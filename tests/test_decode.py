@@ -6,7 +6,10 @@ import re
 
 import cchardet
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from loader.errors import FileRejected
 from loader.parse.decode import inspect
 from loader.settings import ParseSettings, parse_prefix_map
 from tests.conftest import HEADER, csv_bytes, parse, reject, rows_of
@@ -193,3 +196,98 @@ def test_inspect_reads_paths_and_reports_size(tmp_path):
     with inspect(path, str(path), ParseSettings()) as decoded:
         assert decoded.info.size == path.stat().st_size
         assert b"".join(decoded.utf8_blocks()) == path.read_bytes()
+
+
+# -- every byte validated, whatever chose the encoding (CONTRACT §1.2) -------------------
+
+
+def test_a_utf8_bom_does_not_skip_validation():
+    """A file that starts with a UTF-8 BOM is validated too: the bad byte rejects it here,
+    with its offset (counting the BOM) and line, instead of reaching the server."""
+    data = codecs.BOM_UTF8 + csv_bytes("2025-12-09,Société,T,C,1", "2025-12-09,Bad\x00,T,C,2")
+    data = data.replace(b"Bad\x00", b"Bad\xff")
+    error = reject(data)
+    assert error.kind == "decode" and error.encoding == "utf-8"
+    assert error.errors[0].offset == data.index(b"\xff") and error.errors[0].line == 3
+    assert "byte order mark" in error.errors[0].reason
+
+
+def test_inside_gzip_too():
+    plain = codecs.BOM_UTF8 + csv_bytes("2025-12-09,S,T,C,1", "2025-12-09,Sx,T,D,2")
+    plain = plain.replace(b"Sx", b"S\xc3")  # a lone lead byte
+    error = reject(gzip.compress(plain))
+    assert error.errors[0].offset == plain.index(b"\xc3")  # in the uncompressed bytes
+    assert error.errors[0].line == 3
+
+
+def test_french_names_in_utf8_with_one_cp1252_quote_are_rejected_not_read_as_cp874():
+    data = csv_bytes("2025-12-09,Société Générale,T,C,1", "2025-12-09,L'Oréal,T,C,2")
+    data = data.replace(b"L'", b"L\x92")  # one cp1252 right quote in a UTF-8 file
+    error = reject(data)
+    assert error.errors[0].offset == data.index(b"\x92")
+    assert "not valid UTF-8" in error.errors[0].reason and error.encoding == "utf-8"
+
+
+def test_cesu8_surrogates_are_rejected():
+    cesu = "😀".encode("utf-16-be")  # a surrogate pair, each half written as UTF-8
+    halves = [int.from_bytes(cesu[i : i + 2], "big") for i in (0, 2)]
+    encoded = b"".join(chr(h).encode("utf-8", "surrogatepass") for h in halves)
+    data = csv_bytes("2025-12-09,S,T,C,1") + b"2025-12-09,S" + encoded * 3 + b",T,D,2\n"
+    error = reject(data)
+    assert error.errors[0].offset == data.index(b"\xed") and error.encoding == "utf-8"
+
+
+def test_a_replacement_character_written_in_the_file_is_text():
+    """U+FFFD is a character like any other: the file is valid UTF-8 and loads as such."""
+    result = parse(csv_bytes("2025-12-09,S,T,C,\ufffd", "2025-12-09,S,T,D,\ufffd\ufffdx"))
+    assert result.encoding == "utf-8"
+    assert [r[5] for r in rows_of(result)] == ["\ufffd", "\ufffd\ufffdx"]
+
+
+def test_thai_and_western_code_pages_are_still_told_apart(tmp_path):
+    from loader.devtools.samples import ExportSpec, write_export
+
+    checked = 0
+    for seed in range(1, 12):
+        for rows in (60, 300):
+            for encoding in ("cp874", "cp1252"):
+                spec = ExportSpec(rows=rows, encoding=encoding, seed=seed)
+                data = write_export(tmp_path / "x.csv", spec).read_bytes()
+                if data.isascii():
+                    continue  # no accented or Thai fund name drawn: plain ASCII is UTF-8
+                assert parse(data).encoding == encoding, (seed, rows)
+                checked += 1
+    assert checked >= 20
+
+
+WESTERN_LETTERS = "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÉÈÖÜŒœŠšŽž€‘’“”–—"
+THAI_LETTERS = "".join(chr(c) for c in range(0x0E01, 0x0E3B)) + "".join(
+    chr(c) for c in range(0x0E40, 0x0E4F)
+)
+# bytes that are not valid where they are put (between two characters): a continuation
+# byte with no lead, a lead byte with no continuation, bytes UTF-8 never uses
+STRAY = [0x80, 0x92, 0xA9, 0xBF, 0xC0, 0xC1, 0xC3, 0xE0, 0xED, 0xF0, 0xF5, 0xFE, 0xFF]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([WESTERN_LETTERS, THAI_LETTERS]).flatmap(
+        lambda letters: st.tuples(
+            st.text(alphabet=st.sampled_from(letters), min_size=1, max_size=30),
+            st.text(alphabet="abcdefghij XYZ-", max_size=20),
+        )
+    ),
+    st.sampled_from(STRAY),
+    st.floats(0, 1),
+)
+def test_one_invalid_byte_anywhere_in_utf8_text_always_rejects_the_file(texts, stray, where):
+    letters, ascii_part = texts
+    words = ascii_part + letters
+    cut = round(where * len(words))  # a character boundary anywhere in the value
+    value = words[:cut].encode("utf-8") + bytes([stray]) + words[cut:].encode("utf-8")
+    data = csv_bytes("2025-12-09,S,T,C,1") + b"2025-12-09,S,T,D," + value + b"\n"
+    with pytest.raises(FileRejected) as caught:
+        parse(data)
+    error = caught.value
+    assert error.kind == "decode" and error.encoding == "utf-8"
+    assert error.errors[0].offset == data.index(value) + len(words[:cut].encode("utf-8"))

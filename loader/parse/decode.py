@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from loader.errors import FileRejected, RowError
-from loader.parse.encoding import Scan, choose_code_page, reject_corrupt_utf8, scan_non_ascii
+from loader.parse.encoding import (
+    Scan,
+    choose_code_page,
+    count_invalid,
+    first_invalid,
+    reject_corrupt_utf8,
+    reject_invalid_utf8,
+    scan_non_ascii,
+)
 from loader.parse.raw import (
     GZIP_MAGIC,
     READ_BLOCK,
@@ -196,6 +204,8 @@ def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
             bom_length = 0
     elif bom_enc is not None:
         enc, how = bom_enc, "bom"
+        if enc == "utf-8-sig" and scan.utf8_invalid:
+            reject_invalid_utf8(name, scan, "the file starts with a UTF-8 byte order mark")
     elif scan.utf8_invalid == 0:
         enc, how = "utf-8", "utf-8"
     else:
@@ -222,7 +232,7 @@ def _first_pass(
     check_nul_bytes = not (forced or "").startswith("utf-16")
     scan = Scan()
     bom_enc: str | None = None
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     prev_high = False
     for index, block in enumerate(uncompressed_blocks(name, raw)):
         if spool is not None:
@@ -253,14 +263,9 @@ def _first_pass(
             prev_high = False
         scan.size += len(block)
     if detect:
-        tail = decoder.decode(b"", final=True)
-        bad = tail.count("\ufffd")
+        pending = decoder.getstate()[0]
+        bad = count_invalid(decoder.decode(b"", final=True))
         if bad and scan.first_invalid is None:
-            scan.first_invalid = RowError(
-                line_of_offset(source, scan.size - 1),
-                None,
-                "incomplete UTF-8 sequence at end of file",
-                scan.size - 1,
-            )
+            scan.first_invalid = first_invalid(source, pending, scan.size - len(pending))
         scan.utf8_invalid += bad
     return scan, bom_enc
