@@ -118,6 +118,11 @@ class SourceUnreadable(InputError):
     """The source exists but is no file that can be read (a directory, no permission)."""
 
 
+class SourceKeyTooLong(InputError):
+    """The source key (a path or an object key) is longer than the ledger and the lineage
+    column hold (1,024 characters)."""
+
+
 class MalformedMessage(InputError):
     """A queue message body that is not an S3 notification the pipeline understands."""
 
@@ -129,6 +134,22 @@ class TransientError(LoaderError):
     """The environment failed: the same input may load on a retry, once it is fixed."""
 
 
+UNREACHABLE_ERRNOS = frozenset(
+    {
+        1040,  # too many connections
+        1053,  # server shutdown in progress
+        1927,  # MariaDB: connection killed
+        2002,  # cannot connect through the socket
+        2003,  # cannot connect to the host
+        2005,  # unknown host
+        2006,  # server has gone away
+        2013,  # lost connection during a query
+        2055,  # lost connection (the driver's)
+        4031,  # MySQL 8: disconnected by the server
+    }
+)
+
+
 class DatabaseError(TransientError):
     """The database refused or failed a statement (connection, deadlock, lock wait, a DDL
     it does not allow, a table it does not have). ``errno`` is the server's code."""
@@ -136,6 +157,12 @@ class DatabaseError(TransientError):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
+
+    @property
+    def unreachable(self) -> bool:
+        """The server could not be reached or the connection was lost (not a statement's
+        own failure): the next file would fail the same way."""
+        return self.errno in UNREACHABLE_ERRNOS
 
 
 class SchemaError(TransientError):

@@ -15,12 +15,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from loader.mysql.merge import is_latest_load, merge, skip_known_version
+from loader.mysql.merge import is_latest_load, merge, skip_known_version, skip_superseded
 from loader.mysql.session import Session
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.rejects import RejectsWriter
 from loader.report import LoadReport
-from loader.sources import Source, unknown_identity
+from loader.sources import S3Object, Source, current_version, unknown_identity
 from loader.timing import Span, no_span
 
 
@@ -37,7 +37,9 @@ def load_source(
     """Load one source; returns its report (``status`` says what became of it)."""
     if not force:
         try:
-            skipped = skip_known_version(session, source.key, source.identity)
+            skipped = _superseded(source, session, s3) or skip_known_version(
+                session, source.key, source.identity
+            )
         except Exception as error:
             return LoadReport.failed(unknown_identity(source), error)
         if skipped is not None:
@@ -48,3 +50,23 @@ def load_source(
     if rejects is not None:
         report = rejects.write(source, report, prepared.rejected_rows)
     return report
+
+
+def _superseded(source: Source, session: Session, s3: Any) -> LoadReport | None:
+    """An event for an object version that is no longer current: skipped, before any download.
+
+    In a versioned bucket, a retried notification of version 1 can arrive after
+    version 2 loaded; loading it would put version 1's values back. The
+    current version's own notification loads (or loaded) it: this one is
+    recorded as ``skipped``, superseded.
+    """
+    if not isinstance(source, S3Object) or not source.version_id:
+        return None
+    current = current_version(source, s3)
+    if current == source.version_id:
+        return None
+    note = (
+        f"superseded: version {source.version_id} is no longer the object's current version "
+        f"({current or 'the object was deleted'})"
+    )
+    return skip_superseded(session, unknown_identity(source), note)

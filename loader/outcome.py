@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from loader.errors import FileRejected, InputError, RowError
+from loader.errors import DatabaseError, FileRejected, InputError, RowError
 
 Status = Literal["loaded", "skipped", "rejected", "failed"]
 FailedStatus = Literal["rejected", "failed"]
@@ -63,3 +63,30 @@ def outcome_of(error: BaseException) -> Failure:
 
 def is_success(status: Status) -> bool:
     return status in SUCCESS
+
+
+class Breaker:
+    """Stops a long run from failing every file in turn when the database is unreachable.
+
+    ``record`` each file's failure (None for a success); after ``limit``
+    files in a row failed because the server could not be reached, the
+    breaker is open: the worker and the backfill start no new file and say why.
+    """
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit = limit
+        self.streak = 0
+        self.reason: str | None = None
+
+    def record(self, failure: Failure | None) -> bool:
+        error = failure.error if failure is not None else None
+        if isinstance(error, DatabaseError) and error.unreachable:
+            self.streak += 1
+            self.reason = f"the database is unreachable ({failure.message if failure else ''})"
+        else:
+            self.streak = 0
+        return self.open
+
+    @property
+    def open(self) -> bool:
+        return self.streak >= self.limit

@@ -1,7 +1,8 @@
 """Where the rejects of a load go (CONTRACT §1.1): the rows an allowance let go, and why a file
 was rejected.
 
-- ``<name>.rejects.csv`` beside a local input (``fundsync parse --write-rejects``);
+- ``<name>.rejects.csv`` beside a local input (``fundsync load``, ``fundsync backfill``,
+  ``fundsync parse --write-rejects``): every rejected row with its reasons;
 - for an S3 object, under the rejects prefix: ``<prefix><key>.rejects.json``
   (a rejected file: its report and located errors) or ``.rejects.csv`` (the
   rows a bad-row allowance rejected, with their reasons).
@@ -22,7 +23,6 @@ from typing import Any
 import polars as pl
 
 from loader import aws
-from loader.errors import LoaderError
 from loader.report import LoadReport
 from loader.sources import S3Object, Source
 
@@ -72,9 +72,13 @@ class RejectsWriter:
         return obj.bucket == (self.bucket or obj.bucket) and obj.key.startswith(self.prefix)
 
     def write(self, source: Source, report: LoadReport, rows: pl.DataFrame | None) -> LoadReport:
-        """The report, with where its rejects went (or why they could not be written)."""
+        """The report, with where its rejects went (or why they could not be written).
+
+        A local file's rejected rows go beside it (``<name>.rejects.csv``); an S3
+        object's under the prefix, with a rejects report for a rejected file.
+        """
         if not isinstance(source, S3Object):
-            return report
+            return self._write_local(source.path, report, rows)
         try:
             if report.status == "rejected":
                 body, suffix, kind = _document(source, report), ".rejects.json", "application/json"
@@ -83,9 +87,19 @@ class RejectsWriter:
             else:
                 return report
             uri = self._put(source, suffix, body, kind)
-        except LoaderError as error:
-            return report.with_rejects(None, str(error))
+        except Exception as error:  # a missing bucket, no permission: the outcome stands
+            return report.with_rejects(None, str(error) or type(error).__name__)
         return report.with_rejects(uri)
+
+    @staticmethod
+    def _write_local(path: str, report: LoadReport, rows: pl.DataFrame | None) -> LoadReport:
+        if report.status != "loaded" or rows is None or not rows.height:
+            return report
+        try:
+            written = write_rejects_file(rows, rejects_path(path))
+        except OSError as error:
+            return report.with_rejects(None, f"writing {rejects_path(path)}: {error.strerror}")
+        return report.with_rejects(str(written))
 
     def _put(self, obj: S3Object, suffix: str, body: bytes, content_type: str) -> str:
         bucket, key = self.bucket or obj.bucket, f"{self.prefix}{obj.key}{suffix}"

@@ -41,6 +41,8 @@ class Merged:
     counts: MergeCounts
     method: str
     retries: int = 0
+    superseded: int = 0
+    """Rows left as a newer file of the same trade date wrote them (counted as unchanged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class LoadReport:
     """Where the rejects report (or the rejected rows) of this source were written."""
     rejects_error: str | None = None
     """Why the rejects could not be written (the load's outcome stands)."""
+    note: str | None = None
+    """Why a file was skipped, when it is not the skip rule (superseded by a newer version)."""
 
     @classmethod
     def of(
@@ -73,6 +77,7 @@ class LoadReport:
         ledger_id: int | None = None,
         merge_timings: Timings = (),
         merge_seconds: float = 0.0,
+        note: str | None = None,
     ) -> LoadReport:
         """The report of a prepared file after the merge half (or instead of it)."""
         return cls(
@@ -86,6 +91,7 @@ class LoadReport:
             timings=prepared.timings + merge_timings,
             ledger_id=ledger_id,
             rows_merged=prepared.rows if merged is not None else None,
+            note=note,
         )
 
     @classmethod
@@ -161,6 +167,7 @@ class LoadReport:
             "date_order": parsed.date_order if parsed else None,
             "date_order_proven": parsed.date_order_proven if parsed else None,
             "extra_columns": list(parsed.extra_columns) if parsed else [],
+            "extra_column_count": parsed.extra_column_count if parsed else 0,
             "method": self.method,
             "seconds": round(self.seconds, 6),
             "rows_per_second": self.rows_per_second,
@@ -168,9 +175,11 @@ class LoadReport:
             "stage_seconds": {name: round(s, 6) for name, s in self.timings},
             "ledger_id": self.ledger_id,
             "retries": self.retries,
+            "superseded_rows": self.merged.superseded if self.merged else None,
             "object_version": self.identity.version,
             "bytes": parsed.bytes_read if parsed else (self.identity.size or None),
             "error_type": self.error_type,
             "rejects_uri": self.rejects_uri,
             **({"rejects_error": self.rejects_error} if self.rejects_error else {}),
+            **({"note": self.note} if self.note else {}),
         }

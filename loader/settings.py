@@ -26,6 +26,7 @@ ENV = {
     "default_date_order": "FUNDSYNC_DATE_ORDER",
     "buddhist_era": "FUNDSYNC_BUDDHIST_ERA",
     "max_bad_rows": "FUNDSYNC_MAX_BAD_ROWS",
+    "max_uncompressed_bytes": "FUNDSYNC_MAX_UNCOMPRESSED_BYTES",
     "inject_fault": "FUNDSYNC_INJECT_FAULT",
 }
 DB_ENV = {
@@ -37,10 +38,18 @@ DB_ENV = {
     "user": "AURORA_USER",
     "password": "AURORA_PASSWORD",
     "database": "AURORA_DATABASE",
+    "connect_timeout": "FUNDSYNC_DB_CONNECT_TIMEOUT",
+    "read_timeout": "FUNDSYNC_DB_READ_TIMEOUT",
+    "write_timeout": "FUNDSYNC_DB_WRITE_TIMEOUT",
+    "lock_wait_timeout": "FUNDSYNC_DB_LOCK_WAIT_TIMEOUT",
+    "ssl_mode": "FUNDSYNC_DB_SSL_MODE",
+    "ssl_ca": "FUNDSYNC_DB_SSL_CA",
+    "db_password": "FUNDSYNC_DB_PASSWORD",
 }
 
 DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")
 MAX_ERRORS_REPORTED = 100
+MAX_COLUMNS = 200_000
 
 
 def codec_name(name: str) -> str:
@@ -122,6 +131,11 @@ class ParseSettings:
     """Size of the blocks the file is read and parsed in."""
     max_record_bytes: int = 64 << 20
     """A record longer than this rejects the file (usually an unbalanced quote)."""
+    max_uncompressed_bytes: int = 2 << 30
+    """A file larger than this, once decompressed, is rejected as it is read (a gzip bomb
+    cannot fill the disk or the memory): 2 GiB, about 40 million rows."""
+    max_columns: int = MAX_COLUMNS
+    """A header with more fields than this rejects the file before it is split."""
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -175,6 +189,10 @@ class ParseSettings:
             values["buddhist_era"] = v.strip().lower() in ("1", "true", "yes", "on")
         if v := env.get(ENV["max_bad_rows"]):
             values["max_bad_rows"] = BadRowAllowance.parse(v)
+        if v := env.get(ENV["max_uncompressed_bytes"], "").strip():
+            if not v.isdigit():
+                raise ConfigError(f"{ENV['max_uncompressed_bytes']}={v!r}: expected a whole number")
+            values["max_uncompressed_bytes"] = int(v)
         values.update({k: v for k, v in explicit.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

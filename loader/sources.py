@@ -19,15 +19,25 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loader import aws
-from loader.errors import ConfigError, FileRejected, RowError, SourceMissing, SourceUnreadable
+from loader.errors import (
+    ConfigError,
+    FileRejected,
+    RowError,
+    SourceKeyTooLong,
+    SourceMissing,
+    SourceUnreadable,
+)
 from loader.timing import Stopwatch
 
 CHUNK = 1 << 20
 HASH_BLOCK = 8 << 20
+MAX_KEY_CHARS = 1024
+"""The ledger's ``source_key`` and ``fund_data.s3_source_key`` are VARCHAR(1024)."""
 UNKNOWN_HASH = ""
 """The content hash of a source that could not be read (the ledger's column is NOT NULL)."""
 
@@ -95,6 +105,9 @@ class SourceIdentity:
     content_hash: str
     size: int
     version: str | None = None
+    modified: datetime | None = None
+    """When an S3 object's content was written (its LastModified, UTC, naive). A local file
+    has none: copies and checkouts reset modification times, which then say nothing."""
 
     @property
     def key_hash(self) -> str:
@@ -145,14 +158,23 @@ def fetched(
     over-the-limit object as :class:`~loader.errors.FileRejected`, or an
     :class:`~loader.errors.AwsError` when S3 itself failed.
     """
-    if isinstance(source, LocalFile):
-        path = readable_file(source.path)
-        with watch.stage("hash"):
-            content_hash, size = hash_file(path)
-        yield SourceCopy(path, SourceIdentity(source.key, content_hash, size))
+    if len(source.key) > MAX_KEY_CHARS:
+        raise SourceKeyTooLong(
+            f"{source.key[:80]}...: the source key is {len(source.key):,} characters, "
+            f"over the {MAX_KEY_CHARS:,} the ledger and the lineage column hold"
+        )
+    if isinstance(source, S3Object):
+        with _downloaded(source, watch, work_dir, max_bytes, s3) as copy:
+            yield copy
         return
-    with _downloaded(source, watch, work_dir, max_bytes, s3) as copy:
-        yield copy
+    path = readable_file(source.path)
+    if not path.is_file():  # a pipe (<(cat file)), a device: read once, into a copy
+        with _spooled(source, path, watch, work_dir, max_bytes) as copy:
+            yield copy
+        return
+    with watch.stage("hash"):
+        content_hash, size = hash_file(path)
+    yield SourceCopy(path, SourceIdentity(source.key, content_hash, size))
 
 
 def readable_file(text: str) -> Path:
@@ -185,6 +207,41 @@ def hash_file(path: str | Path) -> tuple[str, int]:
     except OSError as error:
         raise SourceUnreadable(f"{path}: cannot be read ({error.strerror})") from None
     return digest.hexdigest(), size
+
+
+@contextlib.contextmanager
+def _spooled(
+    source: LocalFile, path: Path, watch: Stopwatch, directory: str | Path | None, max_bytes: int
+) -> Iterator[SourceCopy]:
+    """A source that can be read only once (a pipe), copied to a private temp file, hashed on
+    the way; removed on exit."""
+    fd, name = tempfile.mkstemp(prefix="source-", suffix=".part", dir=directory)
+    copy = Path(name)
+    try:
+        digest, size = hashlib.sha256(), 0
+        with watch.stage("hash"), os.fdopen(fd, "wb") as out, open(path, "rb") as pipe:
+            while block := pipe.read(CHUNK):
+                size += len(block)
+                if size > max_bytes:
+                    raise too_large(source.key, size, max_bytes)
+                digest.update(block)
+                out.write(block)
+        yield SourceCopy(copy, SourceIdentity(source.key, digest.hexdigest(), size))
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def current_version(obj: S3Object, s3: Any = None) -> str | None:
+    """The version id of the object's current version; None when the object is gone (or the
+    bucket keeps no versions)."""
+    try:
+        head = (s3 or aws.client("s3")).head_object(Bucket=obj.bucket, Key=obj.key)
+    except Exception as error:
+        failure = aws.classify(error, f"reading {obj.uri}")
+        if isinstance(failure, SourceMissing):
+            return None
+        raise failure from None
+    return str(head.get("VersionId") or "") or None
 
 
 def too_large(key: str, size: int, limit: int) -> FileRejected:
@@ -245,4 +302,18 @@ def _stream(obj: S3Object, out: Any, max_bytes: int, s3: Any) -> SourceIdentity:
         version_id=response.get("VersionId") or obj.version_id,
         etag=(response.get("ETag") or "").strip('"') or obj.etag,
     )
-    return SourceIdentity(obj.key, digest.hexdigest(), size, served.identity)
+    modified = response.get("LastModified")
+    return SourceIdentity(
+        obj.key,
+        digest.hexdigest(),
+        size,
+        served.identity,
+        utc(modified) if isinstance(modified, datetime) else None,
+    )
+
+
+def utc(moment: datetime) -> datetime:
+    """A moment as naive UTC, as the ledger stores it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

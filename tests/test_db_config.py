@@ -8,10 +8,12 @@ from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
 from loader.outcome import outcome_of
 
 
-def test_url_with_tls_options_and_an_encoded_password():
+def test_url_with_tls_options_and_an_encoded_password(tmp_path):
+    bundle = tmp_path / "rds-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     config = DbConfig.from_url(
         "mysql://etl%40corp:p%40ss%3Aw0rd@db.example:3307/funds"
-        "?ssl_ca=/etc/rds-ca.pem&ssl_verify_identity=true&time_zone=%2B00:00"
+        f"?ssl_ca={bundle}&ssl_verify_identity=true&time_zone=%2B00:00"
     )
     assert (config.user, config.password, config.host, config.port) == (
         "etl@corp",
@@ -19,10 +21,10 @@ def test_url_with_tls_options_and_an_encoded_password():
         "db.example",
         3307,
     )
-    assert (config.database, config.ssl_ca, config.ssl_verify_identity) == (
+    assert (config.database, config.ssl_ca, config.ssl_mode) == (
         "funds",
-        "/etc/rds-ca.pem",
-        True,
+        str(bundle),
+        "VERIFY_IDENTITY",
     )
     assert config.time_zone == "+00:00"
     assert "p@ss" not in repr(config) and "p@ss" not in str(config)

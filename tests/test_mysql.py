@@ -35,7 +35,11 @@ def test_migrate_is_idempotent_and_recorded(db):
     finally:
         conn.close()
     versions = query(db, "SELECT version, name FROM fundsync_schema_migrations ORDER BY version")
-    assert versions == [(1, "fund_data"), (2, "fund_data_loads")]
+    assert versions == [
+        (1, "fund_data"),
+        (2, "fund_data_loads"),
+        (3, "ledger_days_and_abandoned"),
+    ]
 
 
 def test_two_processes_migrating_at_once_apply_each_file_once(db_server_url):
@@ -56,8 +60,8 @@ def test_two_processes_migrating_at_once_apply_each_file_once(db_server_url):
         for t in threads:
             t.join()
         assert errors == []
-        assert sorted(results) == [0, 0, 0, 2]
-        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(2,)]
+        assert sorted(results) == [0, 0, 0, 3]
+        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(3,)]
 
 
 def test_merge_semantics_and_exact_counts(db, layout, tmp_path):

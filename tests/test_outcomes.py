@@ -38,6 +38,7 @@ ERRORS = {
     "FileRejected": "parse",
     "SourceMissing": "parse",
     "SourceUnreadable": "parse",
+    "SourceKeyTooLong": "parse",
     "MalformedMessage": "parse",
     "AwsError": "parse",
     "NotEnoughTime": "parse",
@@ -78,7 +79,8 @@ def test_every_error_type_of_the_loader_is_driven_here():
 def test_the_outcome_function_is_the_only_rule():
     assert {kind: outcome_of(errors_instance(kind)).status for kind in ERRORS} == {
         kind: ("rejected" if kind in {
-            "FileRejected", "SourceMissing", "SourceUnreadable", "MalformedMessage", "InputError"
+            "FileRejected", "SourceMissing", "SourceUnreadable", "SourceKeyTooLong",
+            "MalformedMessage", "InputError",
         } else "failed")
         for kind in ERRORS
     }  # fmt: skip

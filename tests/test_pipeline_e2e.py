@@ -49,7 +49,9 @@ def worker_command(lake, *extra: str) -> list[str]:
     ]
 
 
-def run_worker(lake, env: dict, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_worker(
+    lake, env: dict, *extra: str, timeout: float = 120, status: int = 0
+) -> subprocess.CompletedProcess:
     run = subprocess.run(
         worker_command(lake, "--until-empty", *extra),
         capture_output=True,
@@ -57,7 +59,7 @@ def run_worker(lake, env: dict, *extra: str, timeout: float = 120) -> subprocess
         env={**os.environ, **env},
         timeout=timeout,
     )
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == status, run.stdout + run.stderr
     return run
 
 
@@ -183,10 +185,13 @@ def test_database_down_retries_then_dlq_then_replay_loads_it(aws_endpoint, tmp_p
         env = {"FUNDSYNC_DB_URL": server.url, "FUNDSYNC_WORK_DIR": str(tmp_path)}
         server.pause()
         key = lake.put("2025-12-09/day.csv", GOOD)
-        run = run_worker(lake, env)
+        run = run_worker(lake, env, status=1)  # three files in a row found no database: it stops
         retried = [r for r in logs(run.stdout) if r["message"] == "message will be retried"]
         assert len(retried) == 3, run.stdout  # maxReceiveCount
         assert {r["error"]["type"] for r in retried} == {"DatabaseError"}
+        assert "worker stopped: the database is unreachable" in run.stderr
+        again = run_worker(lake, env)  # the next receive hands the message to the DLQ
+        assert not [r for r in logs(again.stdout) if r["message"] == "message will be retried"]
         assert lake.receive() == []
 
         listed = fundsync("dlq", "inspect", "--dlq-url", lake.dlq_url, "--json", env=env)

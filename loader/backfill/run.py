@@ -49,9 +49,11 @@ from loader.mysql import ledger
 from loader.mysql.config import DbConfig
 from loader.mysql.merge import merge, skip_known_version
 from loader.mysql.session import Session
+from loader.outcome import Breaker
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.prepare.prepared import PreparedFile
 from loader.prepare.staging import StagingDir
+from loader.rejects import RejectsWriter
 from loader.report import LoadReport
 from loader.sources import SourceIdentity, hash_file, unknown_identity
 
@@ -135,6 +137,7 @@ class Backfill:
         db_concurrency: int = 1,
         force: bool = False,
         listener: Listener | None = None,
+        rejects_prefix: str = "rejects/",
     ) -> None:
         if workers < 1 or db_concurrency < 1:
             raise ConfigError("--workers and --db-concurrency must be at least 1")
@@ -144,6 +147,7 @@ class Backfill:
         self.db_concurrency = db_concurrency
         self.force = force
         self.listener = listener or (lambda event, summary, outcome: None)
+        self.rejects_prefix = rejects_prefix
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -202,6 +206,8 @@ class _Run:
         self.running_days: dict[int, set[date]] = {}
         self.finished: set[int] = set()
         self.next_to_prepare = 0
+        self.breaker = Breaker()
+        self.rejects = RejectsWriter(backfill.rejects_prefix)
         self._local = threading.local()
         self._sessions: list[Session] = []
         self._lock = threading.Lock()
@@ -277,7 +283,7 @@ class _Run:
                 return  # its trade dates are not known yet: nothing after it may start
             days = set(self.prepared[index].days)
             if not any(days & other for other in busy):
-                future = self.merge_pool.submit(self._merge, self.prepared.pop(index))
+                future = self.merge_pool.submit(self._merge, index, self.prepared.pop(index))
                 self.merging[future] = index
                 self.running_days[index] = days
             busy.append(days)
@@ -291,12 +297,14 @@ class _Run:
                 self._sessions.append(session)
         return session
 
-    def _merge(self, prepared: PreparedFile) -> LoadReport:
+    def _merge(self, index: int, prepared: PreparedFile) -> LoadReport:
         try:
-            return merge(self._session(), prepared, force=self.backfill.force)
+            # the backfill's own order (trade date, then name) decides, not upload times
+            report = merge(self._session(), prepared, force=self.backfill.force, newer_wins=False)
         except Exception as error:  # a fault of ours: reported with the file, the run goes on
             prepared.discard()
             return LoadReport.failed(prepared.identity, error)
+        return self.rejects.write(self.exports[index].spec, report, prepared.rejected_rows)
 
     def _skip_known(self, export: Export) -> LoadReport:
         try:
@@ -312,9 +320,15 @@ class _Run:
         self.finished.add(index)
         outcome = FileOutcome(self.exports[index], report)
         self.summary.add(outcome)
+        if self.breaker.record(report.failure) and not self.backfill.stopping:
+            self.summary.stopped_because = self.breaker.reason
+            self.backfill.stop()
         self.backfill.listener("file", self.summary, outcome)
 
     def close(self) -> None:
+        if not self.all_finished:  # stopped: what the workers prepare now is never merged
+            for process in list(getattr(self.prepare_pool, "_processes", {}).values()):
+                process.kill()  # they ignore SIGTERM (the main process stops them in order)
         self.prepare_pool.shutdown(wait=True, cancel_futures=True)
         self.merge_pool.shutdown(wait=True, cancel_futures=True)
         for leftover in self.prepared.values():

@@ -34,6 +34,8 @@ class BackfillSummary:
     unchanged: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    stopped_because: str | None = None
+    """Why the run stopped on its own (the database unreachable), if it did."""
     outcomes: list[FileOutcome] = field(default_factory=list)
 
     def add(self, outcome: FileOutcome) -> None:
@@ -72,6 +74,7 @@ class BackfillSummary:
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_per_second, 1),
             "interrupted": self.interrupted,
+            "stopped_because": self.stopped_because,
             "problems": [
                 {
                     "source": o.export.source,

@@ -13,6 +13,7 @@ from loader.cli.common import (
     EXIT_OK,
     EXIT_REJECTED,
     day,
+    db_config,
     db_option,
     parse_options,
     parse_settings,
@@ -96,7 +97,6 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from loader.backfill import DEFAULT_GLOBS, discover
     from loader.backfill.enqueue import enqueue
-    from loader.mysql.config import DbConfig
 
     if args.since and args.until and args.since > args.until:
         raise ConfigError("--since is after --until")
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         sent = enqueue(exports, args.enqueue)
         print(f"enqueued {sent} message(s) to {args.enqueue}")
         return EXIT_OK
-    config = DbConfig.from_env(args.db)
+    config = db_config(args)
     if args.dry_run:
         return _dry_run(exports, config, args.json)
     return _load(args, exports, config)
@@ -139,6 +139,7 @@ def _load(args: argparse.Namespace, exports: list[Export], config: DbConfig) -> 
         db_concurrency=args.db_concurrency,
         force=args.force,
         listener=progress,
+        rejects_prefix=settings.rejects_prefix,
     )
     _stop_on_signals(runner)
     try:
@@ -150,6 +151,9 @@ def _load(args: argparse.Namespace, exports: list[Export], config: DbConfig) -> 
         print(json.dumps(summary.to_dict(), ensure_ascii=False, default=str))
     else:
         summary_table(summary)
+    if summary.stopped_because:
+        print(f"fundsync: backfill stopped: {summary.stopped_because}", file=sys.stderr)
+        return EXIT_REJECTED
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.ok else EXIT_REJECTED

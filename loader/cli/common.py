@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
 from loader.outcome import Status, is_success
 from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
+
+if TYPE_CHECKING:
+    from loader.mysql.config import DbConfig
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -71,9 +76,27 @@ def db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="URL",
-        help="mysql://user:password@host:port/db[?unix_socket=...&ssl_ca=...] "
-        "(default: FUNDSYNC_DB_URL, else AURORA_HOST/PORT/USER/PASSWORD/DATABASE)",
+        help="mysql://user@host:port/db[?ssl_mode=REQUIRED&ssl_ca=...&unix_socket=...] "
+        "(default: FUNDSYNC_DB_URL, else AURORA_HOST/PORT/USER/PASSWORD/DATABASE); "
+        "the password from FUNDSYNC_DB_PASSWORD, not the command line",
     )
+
+
+PASSWORD_ON_COMMAND_LINE = (
+    "fundsync: warning: the password in --db is visible to every user of this machine "
+    "(ps shows command lines): set FUNDSYNC_DB_PASSWORD or FUNDSYNC_DB_URL instead"
+)
+
+
+def db_config(args: argparse.Namespace) -> DbConfig:
+    """The database: ``--db``, else the environment; a password on the command line is
+    warned about, never printed."""
+    from loader.mysql.config import DbConfig
+
+    config = DbConfig.from_env(args.db)
+    if args.db and DbConfig.from_url(args.db).password:
+        print(PASSWORD_ON_COMMAND_LINE, file=sys.stderr)
+    return config
 
 
 def day(text: str) -> date:

@@ -6,7 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from loader.cli.common import db_option, error_lines, exit_status, parse_options, parse_settings
+from loader.cli.common import (
+    db_config,
+    db_option,
+    error_lines,
+    exit_status,
+    parse_options,
+    parse_settings,
+)
 from loader.report import LoadReport
 
 LOAD_HEADER = (
@@ -43,11 +50,10 @@ def register(commands: Any) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from loader.mysql.config import DbConfig
     from loader.mysql.connection import connect
     from loader.mysql.migrate import migrate
 
-    config = DbConfig.from_env(args.db)
+    config = db_config(args)
     conn = connect(config)
     try:
         applied = migrate(conn)
@@ -60,24 +66,21 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def run_load(args: argparse.Namespace) -> int:
     from loader.load import load_source
-    from loader.mysql.config import DbConfig
     from loader.mysql.session import Session
     from loader.prepare.prepare import PrepareOptions
     from loader.rejects import RejectsWriter
     from loader.settings import PipelineSettings
-    from loader.sources import S3Object, source_of
+    from loader.sources import source_of
 
     sources = [source_of(text) for text in args.sources]  # a malformed URI: usage, before any load
-    config = DbConfig.from_env(args.db)
+    config = db_config(args)
     settings = PipelineSettings.from_env()  # the size guard and the rejects prefix of S3 objects
     options = PrepareOptions(
         parse=parse_settings(args),
         work_dir=settings.work_dir,
         max_object_bytes=settings.max_object_bytes,
     )
-    rejects = None
-    if any(isinstance(s, S3Object) for s in sources):
-        rejects = RejectsWriter(settings.rejects_prefix, settings.rejects_bucket)
+    rejects = RejectsWriter(settings.rejects_prefix, settings.rejects_bucket)
     statuses = []
     if not args.json:
         print(LOAD_HEADER)

@@ -8,7 +8,14 @@ import os
 import sys
 from typing import Any
 
-from loader.cli.common import EXIT_OK, EXIT_REJECTED, db_option, parse_options, parse_settings
+from loader.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    db_config,
+    db_option,
+    parse_options,
+    parse_settings,
+)
 from loader.errors import ConfigError
 from loader.settings import PIPELINE_ENV
 
@@ -108,7 +115,6 @@ def _register_dlq(commands: Any) -> None:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from loader.mysql.config import DbConfig
     from loader.pipeline.process import Pipeline
     from loader.pipeline.telemetry import Telemetry
     from loader.pipeline.worker import Worker
@@ -119,7 +125,7 @@ def run_worker(args: argparse.Namespace) -> int:
     if not 0 <= args.wait <= 20:
         raise ConfigError("--wait must be between 0 and 20 seconds")
     settings = PipelineSettings.from_env(dlq_url=args.dlq_url, retry_delay_seconds=args.retry_delay)
-    config = DbConfig.from_env(args.db) if args.db else None
+    config = db_config(args) if args.db else None
     telemetry = Telemetry(metrics=args.metrics, level=args.log_level)
     with Pipeline(settings, parse_settings(args), db=config, telemetry=telemetry) as pipeline:
         worker = Worker(
@@ -131,7 +137,10 @@ def run_worker(args: argparse.Namespace) -> int:
             until_empty=args.until_empty,
         )
         worker.install_signal_handlers()
-        worker.run()
+        summary = worker.run()
+    if summary.stopped_because:
+        print(f"fundsync: worker stopped: {summary.stopped_because}", file=sys.stderr)
+        return EXIT_REJECTED
     return EXIT_OK
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from loader.errors import ConfigError
@@ -21,6 +23,13 @@ from loader.settings import DB_ENV
 
 DEFAULT_TIME_ZONE = "+07:00"  # Asia/Bangkok, no DST
 _TRUE = {"1", "true", "yes", "on"}
+SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout", "lock_wait_timeout")
+PERCENT_ENCODE = (
+    "percent-encode the password's reserved characters in the URL "
+    "(/ as %2F, @ as %40, : as %3A, # as %23), or give it another way "
+    "(FUNDSYNC_DB_PASSWORD, an option file)"
+)
 
 
 @dataclass(frozen=True)
@@ -36,10 +45,33 @@ class DbConfig:
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
-    ssl_verify_identity: bool = False
-    ssl_disabled: bool = False
+    ssl_mode: str = "PREFERRED"
+    """DISABLED, PREFERRED (TLS when the server offers it), REQUIRED (TLS or no connection),
+    VERIFY_CA (and the server's certificate signed by ``ssl_ca``), VERIFY_IDENTITY (and
+    issued to the host connected to), as the mysql client's ``--ssl-mode``."""
     connect_timeout: int = 10
+    """Seconds to establish a connection."""
+    read_timeout: int = 900
+    """Seconds to wait for the server's answer to one statement (the longest merge)."""
+    write_timeout: int = 900
+    """Seconds to send one request (the staging text streams within LOAD DATA)."""
+    lock_wait_timeout: int = 60
+    """Seconds a statement waits for a row lock or a table's metadata lock (the session's
+    ``innodb_lock_wait_timeout`` and ``lock_wait_timeout``); then it fails and is retried."""
     time_zone: str = DEFAULT_TIME_ZONE
+
+    def __post_init__(self) -> None:
+        if self.ssl_mode not in SSL_MODES:
+            raise ConfigError(f"ssl_mode {self.ssl_mode!r}: use one of {', '.join(SSL_MODES)}")
+        if self.ssl_mode.startswith("VERIFY") and not self.ssl_ca:
+            raise ConfigError(f"ssl_mode={self.ssl_mode} needs ssl_ca (the CA bundle to trust)")
+        for name in ("ssl_ca", "ssl_cert", "ssl_key"):
+            value = getattr(self, name)
+            if value and not Path(value).is_file():
+                raise ConfigError(f"{name} {value}: no such file")
+        for name in TIMEOUTS:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 second")
 
     @classmethod
     def from_url(cls, url: str, time_zone: str | None = None) -> DbConfig:
@@ -48,23 +80,17 @@ class DbConfig:
             raise ConfigError(
                 f"database URL must start with mysql:// (got {parts.scheme or 'none'}://)"
             )
+        if parts.fragment or "@" in parts.path or "@" in parts.query:
+            raise ConfigError(f"the database URL does not parse: {PERCENT_ENCODE}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        known = {
-            "unix_socket",
-            "ssl_ca",
-            "ssl_cert",
-            "ssl_key",
-            "ssl_verify_identity",
-            "ssl_disabled",
-            "connect_timeout",
-            "time_zone",
-        }
+        known = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_mode", "time_zone"}
+        known |= {"ssl_verify_identity", "ssl_disabled", *TIMEOUTS}
         if unknown := set(query) - known:
             raise ConfigError(f"unknown database URL parameter(s): {', '.join(sorted(unknown))}")
         try:
             port = parts.port or 3306
         except ValueError:
-            raise ConfigError("database URL has an invalid port") from None
+            raise ConfigError(f"the database URL has an invalid port: {PERCENT_ENCODE}") from None
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=port,
@@ -75,10 +101,9 @@ class DbConfig:
             ssl_ca=query.get("ssl_ca"),
             ssl_cert=query.get("ssl_cert"),
             ssl_key=query.get("ssl_key"),
-            ssl_verify_identity=query.get("ssl_verify_identity", "").lower() in _TRUE,
-            ssl_disabled=query.get("ssl_disabled", "").lower() in _TRUE,
-            connect_timeout=int(query.get("connect_timeout", "10")),
+            ssl_mode=_ssl_mode(query),
             time_zone=time_zone or query.get("time_zone") or DEFAULT_TIME_ZONE,
+            **_timeouts(query),
         )
 
     @classmethod
@@ -92,22 +117,39 @@ class DbConfig:
         env = os.environ if environ is None else environ
         zone = env.get(DB_ENV["time_zone"])
         if url or (url := env.get(DB_ENV["url"])):
-            return cls.from_url(url, time_zone=zone)
-        if secret := env.get(DB_ENV["secret"]):
-            return cls.from_secret(secret, time_zone=zone)
-        if env.get(DB_ENV["host"]):
-            return cls(
+            config = cls.from_url(url, time_zone=zone)
+        elif secret := env.get(DB_ENV["secret"]):
+            config = cls.from_secret(secret, time_zone=zone)
+        elif env.get(DB_ENV["host"]):
+            config = cls(
                 host=env[DB_ENV["host"]],
-                port=int(env.get(DB_ENV["port"], "3306")),
+                port=_int(env.get(DB_ENV["port"], "3306"), DB_ENV["port"]),
                 user=env.get(DB_ENV["user"], "root"),
                 password=env.get(DB_ENV["password"], ""),
                 database=env.get(DB_ENV["database"], "fundsync"),
                 time_zone=zone or DEFAULT_TIME_ZONE,
             )
-        raise ConfigError(
-            "no database given: use --db mysql://user:password@host:port/db, "
-            f"or set {DB_ENV['url']}, {DB_ENV['secret']} or {DB_ENV['host']}"
-        )
+        else:
+            raise ConfigError(
+                "no database given: use --db mysql://user@host:port/db, "
+                f"or set {DB_ENV['url']}, {DB_ENV['secret']} or {DB_ENV['host']}"
+            )
+        return config.with_environment(env)
+
+    def with_environment(self, env: Mapping[str, str]) -> DbConfig:
+        """The timeouts, the TLS mode and a password the environment sets (FUNDSYNC_DB_*)."""
+        changes: dict[str, Any] = {
+            name: _int(env[DB_ENV[name]], DB_ENV[name])
+            for name in TIMEOUTS
+            if env.get(DB_ENV[name])
+        }
+        if mode := env.get(DB_ENV["ssl_mode"]):
+            changes["ssl_mode"] = mode.upper()
+        if ca := env.get(DB_ENV["ssl_ca"]):
+            changes["ssl_ca"] = ca
+        if not self.password and (password := env.get(DB_ENV["db_password"])):
+            changes["password"] = password  # the URL's own password wins
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_secret(cls, secret_id: str, time_zone: str | None = None) -> DbConfig:
@@ -137,6 +179,11 @@ class DbConfig:
     def with_database(self, database: str) -> DbConfig:
         return replace(self, database=database)
 
+    @property
+    def address(self) -> str:
+        """Where the server is, as a person names it: ``host:port`` or the socket."""
+        return self.unix_socket or f"{self.host}:{self.port}"
+
     def redacted(self) -> str:
         """The URL with the password replaced by ``***``."""
         auth = quote(self.user, safe="") + (":***" if self.password else "")
@@ -146,3 +193,25 @@ class DbConfig:
 
     def __str__(self) -> str:
         return self.redacted()
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: expected a whole number") from None
+
+
+def _timeouts(query: dict[str, str]) -> dict[str, int]:
+    return {name: _int(query[name], name) for name in TIMEOUTS if name in query}
+
+
+def _ssl_mode(query: dict[str, str]) -> str:
+    """``ssl_mode``, or the older ``ssl_disabled`` / ``ssl_verify_identity`` flags."""
+    if mode := query.get("ssl_mode"):
+        return mode.upper()
+    if query.get("ssl_disabled", "").lower() in _TRUE:
+        return "DISABLED"
+    if query.get("ssl_verify_identity", "").lower() in _TRUE:
+        return "VERIFY_IDENTITY"
+    return "PREFERRED"

@@ -23,6 +23,7 @@ STRICT_SQL_MODE = (
     "NO_ENGINE_SUBSTITUTION"
 )
 RETRYABLE_IN_TRANSACTION = {errorcode.ER_LOCK_DEADLOCK, errorcode.ER_LOCK_WAIT_TIMEOUT}
+SCHEMA_BEHIND = {1146, 1054}  # no such table, no such column
 LOCAL_INFILE_REFUSED = {1148, 3948, 2068, 4166}  # MariaDB 10.x, MySQL 8, the client, MariaDB 11
 
 
@@ -35,16 +36,37 @@ def classify(error: mysql.connector.Error, config: DbConfig | None = None) -> Da
     if config is not None and config.password:
         message = message.replace(config.password, "***")
     errno = getattr(error, "errno", None)
+    if errno in SCHEMA_BEHIND:
+        message += " (the tables are older than this loader: run fundsync migrate)"
     return DatabaseError(f"database error {errno}: {message}", errno)
 
 
 def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectionAbstract:
-    """A connection with the loader's session settings (strict, utf8mb4, configured zone).
+    """A connection with the loader's session settings (strict, utf8mb4, configured zone,
+    bounded lock waits), over TLS as ``config.ssl_mode`` requires.
 
     LOCAL INFILE is allowed only from ``staging_dir``; without one it is off.
     The pure-Python protocol is used: the C extension may not import next to
     Python's own OpenSSL, and the hot path is server-side anyway.
     """
+    try:
+        conn: Any = mysql.connector.connect(**_arguments(config, staging_dir))
+        cur = conn.cursor()
+        cur.execute(
+            "SET SESSION sql_mode = %s, time_zone = %s, innodb_lock_wait_timeout = %s, "
+            "lock_wait_timeout = %s",
+            (STRICT_SQL_MODE, config.time_zone, config.lock_wait_timeout, config.lock_wait_timeout),
+        )
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        if config.ssl_mode != "DISABLED" and config.ssl_mode != "PREFERRED":
+            _require_tls(conn, cur, config)
+        cur.close()
+    except mysql.connector.Error as error:
+        raise classify(error, config) from None
+    return conn  # type: ignore[no-any-return]
+
+
+def _arguments(config: DbConfig, staging_dir: Path | None) -> dict[str, Any]:
     args: dict[str, Any] = {
         "user": config.user,
         "password": config.password,
@@ -54,6 +76,8 @@ def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectio
         "use_pure": True,
         "autocommit": False,
         "connection_timeout": config.connect_timeout,
+        "read_timeout": config.read_timeout,
+        "write_timeout": config.write_timeout,
         "get_warnings": False,
     }
     if config.unix_socket:
@@ -64,23 +88,33 @@ def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectio
         args["allow_local_infile_in_path"] = str(staging_dir)
     else:
         args["allow_local_infile"] = False
-    if config.ssl_disabled:
+    if config.ssl_mode == "DISABLED":
         args["ssl_disabled"] = True
-    else:
-        for key in ("ssl_ca", "ssl_cert", "ssl_key"):
-            if value := getattr(config, key):
-                args[key] = value
-        if config.ssl_verify_identity:
-            args["ssl_verify_identity"] = True
-            args["ssl_verify_cert"] = True
-    try:
-        conn = mysql.connector.connect(**args)
-        cur = conn.cursor()
-        cur.execute(
-            "SET SESSION sql_mode = %s, time_zone = %s", (STRICT_SQL_MODE, config.time_zone)
+        return args
+    for key in ("ssl_ca", "ssl_cert", "ssl_key"):
+        if value := getattr(config, key):
+            args[key] = value
+    if config.ssl_mode in ("VERIFY_CA", "VERIFY_IDENTITY"):
+        args["ssl_verify_cert"] = True
+    if config.ssl_mode == "VERIFY_IDENTITY":
+        args["ssl_verify_identity"] = True
+    return args
+
+
+def _require_tls(conn: Any, cur: Any, config: DbConfig) -> None:
+    """Refuse a session that is not encrypted (a server that offers no TLS).
+
+    A Unix socket never leaves the machine: the mysql client counts it as
+    secure, and so does this check.
+    """
+    if config.unix_socket:
+        return
+    cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    row = cur.fetchone()
+    if not row or not row[1]:
+        conn.close()
+        raise DatabaseError(
+            f"database error: ssl_mode={config.ssl_mode} but {config.address} did not encrypt "
+            "the connection (the server offers no TLS)",
+            2026,
         )
-        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        cur.close()
-    except mysql.connector.Error as error:
-        raise classify(error, config) from None
-    return conn  # type: ignore[return-value]

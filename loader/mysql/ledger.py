@@ -7,6 +7,8 @@ run by the small functions below. What a row holds comes from the report
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
@@ -14,6 +16,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 from loader.sources import SourceIdentity, key_hash
 
 LEDGER_TABLE = "fund_data_loads"
+DAYS_TABLE = "fund_data_load_days"
 COUNT_FIELDS = (
     "rows_read",
     "rows_merged",
@@ -25,12 +28,28 @@ COUNT_FIELDS = (
     "rejected_rows",
 )
 TEXT_FIELDS = ("encoding", "date_format", "date_order", "method")
-ERROR_LIMIT = 60_000
-_IDENTITY = "source_key, source_key_hash, object_version, content_hash, size_bytes"
+ERROR_BYTES = 60_000
+"""The ``error`` column is TEXT (65,535 bytes): longer error texts are cut to this many."""
+KEY_CHARS = 1024
+_IDENTITY = "source_key, source_key_hash, object_version, content_hash, size_bytes, source_modified"
+_IDENTITY_MARKS = "%s, %s, %s, %s, %s, %s"
+
+Day = tuple[date, int]
+"""A trade date a load touched, and the rows of the file on it."""
 
 
 def _identity_values(source: SourceIdentity) -> tuple[object, ...]:
-    return (source.key, source.key_hash, source.version, source.content_hash, source.size)
+    key = source.key if len(source.key) <= KEY_CHARS else source.key[: KEY_CHARS - 1] + "…"
+    values = (key, source.key_hash, source.version, source.content_hash, source.size)
+    return (*values, source.modified)
+
+
+ABANDONED = "abandoned: the attempt's process or connection ended before it finished"
+
+
+def lock_name(ledger_id: int) -> str:
+    """The named lock a loading attempt holds while its connection lives (64 characters max)."""
+    return f"fundsync.load.{ledger_id}"
 
 
 def _outcome_fields(report: dict[str, Any]) -> list[str]:
@@ -56,33 +75,79 @@ def latest_load(conn: MySQLConnectionAbstract, key: str) -> SourceIdentity | Non
     return SourceIdentity(key, str(row[0]), int(row[1]), None if row[2] is None else str(row[2]))
 
 
+def abandon_stale(conn: MySQLConnectionAbstract, key: str) -> int:
+    """Mark this source's ``loading`` rows whose attempt is gone as ``abandoned``; commits.
+
+    An attempt holds a named lock (:func:`lock_name`) for as long as its
+    connection lives; a row whose lock nobody holds belongs to a process or
+    a connection that ended without finishing (killed, lost). It never blocks
+    a load; marking it says so in the ledger.
+    """
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT id FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loading'",
+        (key_hash(key),),
+    )
+    stale = [int(i) for (i,) in cur.fetchall() if not _lock_held(cur, int(i))]
+    for ledger_id in stale:
+        cur.execute(
+            f"UPDATE {LEDGER_TABLE} SET status = 'abandoned', finished_at = NOW(6), error = %s "
+            "WHERE id = %s AND status = 'loading'",
+            (ABANDONED, ledger_id),
+        )
+    cur.close()
+    conn.commit()
+    return len(stale)
+
+
+def _lock_held(cur: Any, ledger_id: int) -> bool:
+    cur.execute("SELECT IS_USED_LOCK(%s)", (lock_name(ledger_id),))
+    return cur.fetchone()[0] is not None
+
+
 def start(conn: MySQLConnectionAbstract, source: SourceIdentity) -> int:
-    """Record an attempt as ``loading`` and commit at once: a crashed attempt leaves a trace."""
+    """Record an attempt as ``loading``, commit at once (a crashed attempt leaves a trace), and
+    hold its named lock while this connection lives."""
     cur: Any = conn.cursor()
     cur.execute(
         f"INSERT INTO {LEDGER_TABLE} ({_IDENTITY}, status, started_at) "
-        "VALUES (%s, %s, %s, %s, %s, 'loading', NOW(6))",
+        f"VALUES ({_IDENTITY_MARKS}, 'loading', NOW(6))",
         _identity_values(source),
     )
     ledger_id = int(cur.lastrowid or 0)
-    cur.close()
     conn.commit()
+    cur.execute("SELECT GET_LOCK(%s, 0)", (lock_name(ledger_id),))
+    cur.fetchall()
+    cur.close()
     return ledger_id
 
 
+def release(conn: MySQLConnectionAbstract, ledger_id: int) -> None:
+    """Give up an attempt's named lock (its row is finished)."""
+    cur: Any = conn.cursor()
+    cur.execute("SELECT RELEASE_LOCK(%s)", (lock_name(ledger_id),))
+    cur.fetchall()
+    cur.close()
+
+
 def finish(
-    conn: MySQLConnectionAbstract, ledger_id: int, report: dict[str, Any], error: str | None
+    conn: MySQLConnectionAbstract,
+    ledger_id: int,
+    report: dict[str, Any],
+    error: str | None,
+    days: Sequence[Day] = (),
 ) -> None:
-    """Set an attempt's outcome from its report. Does not commit: a load commits it with its
-    merge."""
+    """Set an attempt's outcome from its report, and the trade dates it touched. Does not
+    commit: a load commits it with its merge."""
     fields = _outcome_fields(report)
     assignments = "".join(f"{f} = %s, " for f in fields)
     cur: Any = conn.cursor()
     cur.execute(
         f"UPDATE {LEDGER_TABLE} SET status = %s, {assignments}error = %s, finished_at = NOW(6), "
         "duration_ms = TIMESTAMPDIFF(MICROSECOND, started_at, NOW(6)) DIV 1000 WHERE id = %s",
-        (report["status"], *(report[f] for f in fields), _cut(error), ledger_id),
+        (report["status"], *(report[f] for f in fields), cut_error(error), ledger_id),
     )
+    _record_days(cur, ledger_id, days)
     cur.close()
 
 
@@ -100,13 +165,13 @@ def record(
     cur: Any = conn.cursor()
     cur.execute(
         f"INSERT INTO {LEDGER_TABLE} ({_IDENTITY}, status{columns}, error, started_at, "
-        f"finished_at, duration_ms) VALUES (%s, %s, %s, %s, %s, %s{marks}, %s, "
+        f"finished_at, duration_ms) VALUES ({_IDENTITY_MARKS}, %s{marks}, %s, "
         "NOW(6) - INTERVAL %s MICROSECOND, NOW(6), %s)",
         (
             *_identity_values(source),
             report["status"],
             *(report[f] for f in fields),
-            _cut(error),
+            cut_error(error),
             int(seconds * 1_000_000),
             int(seconds * 1000),
         ),
@@ -115,6 +180,47 @@ def record(
     cur.close()
     conn.commit()
     return ledger_id
+
+
+def _record_days(cur: Any, ledger_id: int, days: Sequence[Day]) -> None:
+    for start in range(0, len(days), 500):
+        batch = days[start : start + 500]
+        rows = ", ".join(["(%s, %s, %s)"] * len(batch))
+        values = [v for day, count in batch for v in (ledger_id, day, count)]
+        cur.execute(
+            f"INSERT INTO {DAYS_TABLE} (load_id, d_trade, rows_in_file) VALUES {rows}", values
+        )
+
+
+def newer_sources(
+    conn: MySQLConnectionAbstract, days: Sequence[date], modified: datetime, key: str
+) -> list[str]:
+    """Other sources loaded for any of these trade dates whose content was written after
+    ``modified``: the rows they wrote are not this file's to overwrite."""
+    if not days:
+        return []
+    marks = ", ".join(["%s"] * len(days))
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT DISTINCT l.source_key FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
+        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
+        "AND l.source_modified > %s AND l.source_key_hash <> %s",
+        (*days, modified, key_hash(key)),
+    )
+    keys = [str(k) for (k,) in cur.fetchall()]
+    cur.close()
+    return keys
+
+
+def cut_error(error: str | None) -> str | None:
+    """An error text that fits the column: cut at a character boundary, its length said."""
+    if error is None:
+        return None
+    encoded = error.encode("utf-8")
+    if len(encoded) <= ERROR_BYTES:
+        return error
+    head = encoded[: ERROR_BYTES - 100].decode("utf-8", "ignore")
+    return f"{head}... [cut: {len(error):,} characters in all]"
 
 
 def loaded_sources(
@@ -135,7 +241,3 @@ def loaded_sources(
     rows = [(str(k), str(h), None if v is None else str(v)) for k, h, v in cur.fetchall()]
     cur.close()
     return rows
-
-
-def _cut(error: str | None) -> str | None:
-    return None if error is None else error[:ERROR_LIMIT]

@@ -39,12 +39,23 @@ RETRIES = 5
 
 
 def merge(
-    session: Session, prepared: PreparedFile, *, force: bool = False, span: Span = no_span
+    session: Session,
+    prepared: PreparedFile,
+    *,
+    force: bool = False,
+    newer_wins: bool = True,
+    span: Span = no_span,
 ) -> LoadReport:
     """Merge one prepared file, or record why not; never raises for a bad or failed file.
 
-    The staging text the file left on disk is removed whatever happened.
+    ``newer_wins``: rows that a newer S3 object of the same trade dates wrote
+    last are left as they are (an original retried after its correction
+    loaded fills gaps, never overwrites); the backfill orders its files
+    itself and turns this off. The staging text the file left on disk is
+    removed whatever happened.
     """
+    if not newer_wins:
+        prepared = replace(prepared, newer_wins=False)
     try:
         return _merge(session, prepared, force, Stopwatch(span))
     finally:
@@ -62,9 +73,14 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
             raise LedgerChanged(
                 f"{prepared.key}: the ledger changed while the file was prepared: run again"
             )
+        session.check_target()  # every load: another session may have changed the table
+        conn = session.connection()
+        ledger.abandon_stale(conn, prepared.key)
         with watch.stage("ledger"):
-            ledger_id = ledger.start(session.connection(), prepared.identity)
-        return _merge_retrying(session, prepared, watch, ledger_id)
+            ledger_id = ledger.start(conn, prepared.identity)
+        report = _merge_retrying(session, prepared, watch, ledger_id)
+        _release(session, ledger_id)
+        return report
     except Exception as error:
         return _failed(session, prepared, error, watch, ledger_id)
 
@@ -95,6 +111,13 @@ def skip_known_version(session: Session, key: str, version: str | None) -> LoadR
     if latest is None or latest.version != version:
         return None
     return _recorded(session, PreparedFile(latest, already_loaded=True), "skipped", watch)
+
+
+def skip_superseded(session: Session, identity: SourceIdentity, note: str) -> LoadReport:
+    """Record a source that is not loaded because a newer version of it exists (``note``)."""
+    return _recorded(
+        session, PreparedFile(identity, already_loaded=True), "skipped", Stopwatch(), note
+    )
 
 
 # -- the transaction ---------------------------------------------------------------
@@ -134,7 +157,8 @@ def _merge_once(
             merge_timings=watch.timings(),
             merge_seconds=watch.elapsed,
         )
-        ledger.finish(conn, ledger_id, report.to_dict(), None)
+        days = tuple(zip(prepared.days, prepared.day_rows, strict=True))
+        ledger.finish(conn, ledger_id, report.to_dict(), None, days)
         conn.commit()
         return replace(report, seconds=prepared.seconds + watch.elapsed)
     except mysql.connector.Error as error:
@@ -177,27 +201,47 @@ def _merge_staged(session: Session, cur: Any, prepared: PreparedFile, watch: Sto
     assert staging is not None
     written = staging.height
     with watch.stage("stage"), staging.open(session.staging) as path:
-        method = stage_rows(cur, path, written, staging.frame)
+        method = stage_rows(cur, path, written, staging.frame, session.max_packet)
+    superseded = _drop_superseded(session, cur, prepared, watch)
     with watch.stage("unchanged"):
         identical = drop_unchanged(cur)
     with watch.stage("merge"):
-        counts = merge_staged(session.connection(), written - identical, session.mariadb)
-    total = MergeCounts(counts.inserted, counts.updated, counts.unchanged + identical)
-    return Merged(total, method)
+        staged = written - identical - superseded
+        counts = merge_staged(session.connection(), staged, session.mariadb)
+    kept = counts.unchanged + identical + superseded
+    return Merged(MergeCounts(counts.inserted, counts.updated, kept), method, superseded=superseded)
+
+
+def _drop_superseded(session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch) -> int:
+    """Drop the staged rows a newer file of the same trade dates wrote last: an older file
+    (retried after its correction loaded, say) fills gaps but never overwrites newer data."""
+    modified = prepared.identity.modified
+    if modified is None or not prepared.newer_wins:
+        return 0
+    newer = ledger.newer_sources(session.connection(), prepared.days, modified, prepared.key)
+    if not newer:
+        return 0
+    with watch.stage("superseded"):
+        cur.execute(sql.delete_superseded_from_stage(len(newer)), newer)
+        return int(cur.rowcount)
 
 
 # -- recording what did not merge ----------------------------------------------------
 
 
 def _recorded(
-    session: Session, prepared: PreparedFile, status: Status, watch: Stopwatch
+    session: Session,
+    prepared: PreparedFile,
+    status: Status,
+    watch: Stopwatch,
+    note: str | None = None,
 ) -> LoadReport:
     """The report of a file that is not merged (skipped, or failed before), recorded in one
     finished ledger row. Recording is best effort: the outcome stands without it."""
     report = LoadReport.of(
-        prepared, status, merge_timings=watch.timings(), merge_seconds=watch.elapsed
+        prepared, status, merge_timings=watch.timings(), merge_seconds=watch.elapsed, note=note
     )
-    error = prepared.failure.message if prepared.failure else None
+    error = prepared.failure.message if prepared.failure else note
     try:
         conn = session.connection()
         ledger_id = ledger.record(conn, prepared.identity, report.to_dict(), error, report.seconds)
@@ -231,5 +275,11 @@ def _failed(
         ledger.finish(conn, ledger_id, report.to_dict(), failure.message)
         conn.commit()
     except (LoaderError, mysql.connector.Error):
-        pass  # the attempt stays 'loading': the ledger still shows it happened
+        pass  # stays 'loading': the next attempt marks it abandoned (its lock is gone)
+    _release(session, ledger_id)
     return report
+
+
+def _release(session: Session, ledger_id: int) -> None:
+    with contextlib.suppress(LoaderError, mysql.connector.Error):
+        ledger.release(session.connection(), ledger_id)

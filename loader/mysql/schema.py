@@ -10,20 +10,34 @@ from loader.errors import SchemaError
 from loader.mysql import sql
 
 COMPOSITE = "d_trade,stock,ticker,col_code"
+KEY_STRINGS = ("stock", "ticker", "col_code")
 
 
 def check_target(conn: MySQLConnectionAbstract) -> None:
-    """Refuse a fund_data whose unique keys differ from the contract's.
+    """Refuse a fund_data the merge cannot rely on (CONTRACT §2, §2.1); run before every merge.
 
-    Allowed: the composite key as primary key, or a surrogate single-column
-    primary key plus exactly one unique key on the composite columns.
-    ON DUPLICATE KEY UPDATE fires on any unique key, so any other would
-    silently merge the wrong rows.
+    Its unique keys: the composite key as primary key, or a surrogate
+    single-column primary key plus exactly one unique key on the composite
+    columns. ON DUPLICATE KEY UPDATE fires on any unique key, so any other
+    would silently merge the wrong rows. Its key strings compare byte for
+    byte (a ``_bin`` collation), as the in-memory deduplication does: under a
+    case-insensitive collation ``abc`` and ``ABC`` would collapse into one row.
     """
     cur: Any = conn.cursor()
     cur.execute(sql.UNIQUE_INDEXES, (sql.TARGET_TABLE,))
     unique = {str(name): str(cols) for name, cols in cur.fetchall()}
+    cur.execute(sql.KEY_COLLATIONS, (sql.TARGET_TABLE, *KEY_STRINGS))
+    collations = {str(name): str(collation) for name, collation in cur.fetchall()}
     cur.close()
+    _check_unique_keys(unique)
+    if soft := {c: v for c, v in collations.items() if not v.endswith("_bin")}:
+        raise SchemaError(
+            "fund_data's key columns must compare byte for byte (a _bin collation such as "
+            f"utf8mb4_bin); found {soft}"
+        )
+
+
+def _check_unique_keys(unique: dict[str, str]) -> None:
     if not unique:
         raise SchemaError("fund_data does not exist or has no unique key: run fundsync migrate")
     composite = [name for name, cols in unique.items() if cols == COMPOSITE]

@@ -16,12 +16,11 @@ from loader.prepare.staging import StagingDir
 
 
 class Session:
-    """The database a process loads into: a connection made on first use, checked while kept.
+    """The database a process loads into: a connection made on first use, kept while it works.
 
     LOCAL INFILE is allowed only from the session's staging directory (its
     own, or the one given: the backfill shares one with its worker
-    processes). A lost connection is made again at the next use, with the
-    target table checked again (CONTRACT §2.1).
+    processes). A lost connection is made again at the next use.
     """
 
     def __init__(
@@ -34,11 +33,11 @@ class Session:
         self._own_staging = staging is None
         self.staging = staging or StagingDir(staging_parent)
         self._conn: MySQLConnectionAbstract | None = None
-        self._checked = False
         self.mariadb = False
+        self.max_packet = 4 << 20
 
     def connection(self) -> MySQLConnectionAbstract:
-        """The live connection (made again if it was lost), with fund_data checked."""
+        """The live connection (made again if it was lost)."""
         if self._conn is not None:
             try:
                 self._conn.ping(reconnect=False)
@@ -46,16 +45,23 @@ class Session:
                 self._conn = None
         if self._conn is None:
             self._conn = connect(self.config, staging_dir=self.staging.path)
-            self._checked = False
             cur: Any = self._conn.cursor()
             cur.execute(sql.CREATE_STAGE)
-            cur.execute("SELECT VERSION()")
-            self.mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
+            cur.execute("SELECT VERSION(), @@max_allowed_packet")
+            version, packet = cur.fetchone()
+            self.mariadb, self.max_packet = "mariadb" in str(version).lower(), int(packet)
             cur.close()
-        if not self._checked:
-            check_target(self._conn)
-            self._checked = True
         return self._conn
+
+    def check_target(self) -> None:
+        """Check fund_data before a merge relies on it: every time, since another session may
+        have changed it while this connection was kept (a warm Lambda, a worker)."""
+        check_target(self.connection())
+
+    def limit_read_time(self, seconds: float) -> None:
+        """Wait at most this long for any answer of the server (the rest of an invocation)."""
+        conn: Any = self.connection()
+        conn.read_timeout = max(1, min(self.config.read_timeout, int(seconds)))
 
     def rollback_quietly(self) -> None:
         """Roll back what is open; a connection that cannot even do that is dropped."""

@@ -94,6 +94,19 @@ def delete_unchanged_from_stage() -> str:
     )
 
 
+def delete_superseded_from_stage(sources: int) -> str:
+    """Drop the staged rows whose fund_data row one of these (newer) sources wrote last.
+
+    Like the unchanged pre-pass, the multi-table DELETE reads fund_data with
+    shared locks held to the commit.
+    """
+    marks = ", ".join(["%s"] * sources)
+    return (
+        f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
+        f"USING (d_trade, stock, ticker, col_code) WHERE f.s3_source_key IN ({marks})"
+    )
+
+
 def any_key_exists(days: int) -> str:
     """Whether fund_data has any row on the file's trade dates (``days`` placeholders)."""
     marks = ", ".join(["%s"] * days)
@@ -105,6 +118,11 @@ SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
 FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0
 GROUP BY INDEX_NAME
+"""
+
+KEY_COLLATIONS = """
+SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME IN (%s, %s, %s)
 """
 
 SELECT_COLUMNS = (

@@ -23,6 +23,8 @@ from loader.mysql.counts import counts_from_server
 from loader.report import MergeCounts
 
 INSERT_BATCH = 1000
+OVERHEAD_BYTES = 40
+"""Per row in an INSERT: quotes, commas, parentheses."""
 
 
 def any_day_exists(cur: Any, days: tuple[object, ...]) -> bool:
@@ -44,7 +46,9 @@ def load_direct(cur: Any, path: Path, written: int) -> MergeCounts | None:
     return MergeCounts(written, 0, 0)
 
 
-def stage_rows(cur: Any, path: Path, written: int, rows: Callable[[], pl.DataFrame]) -> str:
+def stage_rows(
+    cur: Any, path: Path, written: int, rows: Callable[[], pl.DataFrame], max_packet: int
+) -> str:
     """The staging text into the staging table; returns how (``load_data_local`` or
     ``insert_batches`` when LOCAL INFILE is refused)."""
     method = "load_data_local"
@@ -55,14 +59,15 @@ def stage_rows(cur: Any, path: Path, written: int, rows: Callable[[], pl.DataFra
         if error.errno not in LOCAL_INFILE_REFUSED:
             raise
         method = "insert_batches"
-        staged, warnings = insert_batches(cur, rows()), 0
+        staged, warnings = insert_batches(cur, rows(), max_packet), 0
     if staged != written or warnings:
         raise StagingError(f"staging loaded {staged} of {written} rows with {warnings} warning(s)")
     return method
 
 
-def insert_batches(cur: Any, rows: pl.DataFrame) -> int:
-    """The fallback when LOCAL INFILE is refused: multi-row INSERTs of 1,000 rows."""
+def insert_batches(cur: Any, rows: pl.DataFrame, max_packet: int) -> int:
+    """The fallback when LOCAL INFILE is refused: multi-row INSERTs of up to 1,000 rows, and of
+    at most half the server's ``max_allowed_packet`` (values escaped may double in size)."""
     day = pl.col("d_trade")
     frame = rows.select(
         day.dt.to_string("%Y-%m-%d") if rows.schema["d_trade"] == pl.Date else day,
@@ -70,12 +75,30 @@ def insert_batches(cur: Any, rows: pl.DataFrame) -> int:
         pl.col("value_numeric").cast(pl.String),
         "value_text",
     )
+    sizes = frame.select(
+        pl.sum_horizontal(pl.all().str.len_bytes().fill_null(4)) + OVERHEAD_BYTES
+    ).to_series()
     total = 0
-    for batch in frame.iter_slices(INSERT_BATCH):
+    for start, stop in _batches(sizes.to_list(), budget=max_packet // 4):
+        batch = frame.slice(start, stop - start)
         values = [v for row in batch.iter_rows() for v in row]
         cur.execute(sql.insert_stage_rows(batch.height), values)
         total += cur.rowcount
     return total
+
+
+def _batches(sizes: list[int], budget: int) -> list[tuple[int, int]]:
+    """Cut rows into runs of at most ``INSERT_BATCH`` rows and ``budget`` bytes (a row larger
+    than the budget goes alone)."""
+    runs, start, used = [], 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and (index - start >= INSERT_BATCH or used + size > budget):
+            runs.append((start, index))
+            start, used = index, 0
+        used += size
+    if start < len(sizes):
+        runs.append((start, len(sizes)))
+    return runs
 
 
 def drop_unchanged(cur: Any) -> int:

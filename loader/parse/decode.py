@@ -186,7 +186,7 @@ def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
         raw.seek(0)
         if compressed:
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-        scan, bom_enc = _first_pass(name, source, raw, spool, settings.encoding_for(name))
+        scan, bom_enc = _first_pass(name, source, raw, spool, settings)
     except BaseException:
         if spool is not None:
             spool.close()
@@ -225,8 +225,9 @@ def _first_pass(
     source: Source,
     raw: BinaryIO,
     spool: tempfile.SpooledTemporaryFile[bytes] | None,
-    forced: str | None,
+    settings: ParseSettings,
 ) -> tuple[Scan, str | None]:
+    forced = settings.encoding_for(name)
     detect = forced is None
     # NUL bytes are normal in UTF-16; the second pass checks its characters.
     check_nul_bytes = not (forced or "").startswith("utf-16")
@@ -234,7 +235,8 @@ def _first_pass(
     bom_enc: str | None = None
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     prev_high = False
-    for index, block in enumerate(uncompressed_blocks(name, raw)):
+    limit = settings.max_uncompressed_bytes
+    for index, block in enumerate(uncompressed_blocks(name, raw, limit)):
         if spool is not None:
             spool.write(block)
         if index == 0:

@@ -33,7 +33,14 @@ from loader.parse.csvscan import (
 from loader.parse.decode import Decoded, Source, inspect, source_name
 from loader.parse.dedup import deduplicate
 from loader.parse.fields import WHITESPACE, read_fast, read_slow
-from loader.parse.header import Header, detect_delimiter, head_piece, peek_first_line, read_header
+from loader.parse.header import (
+    DELIMITERS,
+    Header,
+    detect_delimiter,
+    head_piece,
+    peek_first_line,
+    read_header,
+)
 from loader.parse.numbers import DECIMAL
 from loader.parse.result import REQUIRED_COLUMNS, ParseResult
 from loader.parse.rows import PieceRows, typed_piece
@@ -107,6 +114,7 @@ class _FileParser:
         piece_bytes = min(settings.chunk_bytes, max(4 << 20, self.decoded.info.size // 8))
         blocks = self.decoded.utf8_blocks(piece_bytes)
         first, blocks = peek_first_line(blocks, settings.max_record_bytes)
+        self._check_first_line(first)
         self.delimiter = detect_delimiter(first)
         pieces = self._data_pieces(record_pieces(blocks, self.name, settings.max_record_bytes))
         # Pieces are prepared on two threads (NumPy and Polars release the GIL)
@@ -127,6 +135,19 @@ class _FileParser:
         )
 
     # -- header ----------------------------------------------------------------
+
+    def _check_first_line(self, first: str) -> None:
+        """Line endings that are CR alone, and a header too wide to split, reject the file."""
+        if "\r" in first.strip():
+            reason = (
+                "line endings are CR only (old Mac style): save the export with LF or CR LF "
+                "line endings"
+            )
+            raise self._reject("header", [RowError(1, None, reason)])
+        fields = max(first.count(d) for d in DELIMITERS) + 1
+        if fields > self.settings.max_columns:
+            reason = f"the header has {fields:,} fields, more than {self.settings.max_columns:,}"
+            raise self._reject("limits", [RowError(1, None, reason)])
 
     def _data_pieces(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
         """Take the header from the first non-blank record; yield what follows it."""

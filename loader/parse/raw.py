@@ -40,24 +40,37 @@ def line_of_offset(source: Source, offset: int) -> int:
     return newlines + 1
 
 
-def uncompressed_blocks(name: str, raw: BinaryIO) -> Iterator[bytes]:
+def uncompressed_blocks(name: str, raw: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
+    """The file's bytes, decompressed when it is gzip; past ``limit`` bytes, a rejection."""
     head = raw.read(2)
     raw.seek(0)
+    produced = 0
     if head != GZIP_MAGIC:
         while block := raw.read(READ_BLOCK):
+            produced += len(block)
+            _check_size(name, produced, limit)
             yield block
         return
-    produced = 0
     try:
         with gzip.GzipFile(fileobj=raw) as gz:
             while block := gz.read(READ_BLOCK):
                 produced += len(block)
+                _check_size(name, produced, limit)
                 yield block
     except (OSError, EOFError, zlib.error) as exc:
         reason = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip: {exc}"
         raise FileRejected(
             name, "decode", [RowError(None, None, reason, produced)], encoding=None
         ) from None
+
+
+def _check_size(name: str, produced: int, limit: int | None) -> None:
+    if limit is not None and produced > limit:
+        reason = (
+            f"the file is over {limit:,} bytes uncompressed (FUNDSYNC_MAX_UNCOMPRESSED_BYTES): "
+            "not read further"
+        )
+        raise FileRejected(name, "limits", [RowError(None, None, reason, limit)])
 
 
 def source_name(source: Source, name: str | None) -> str:

@@ -14,6 +14,8 @@ KEY_COLUMNS = ("d_trade", "stock", "ticker", "col_code")
 REQUIRED_COLUMNS = (*KEY_COLUMNS, "value")
 KEY_LIMITS = {"stock": 32, "ticker": 32, "col_code": 64}
 MAX_TEXT_BYTES = 65_535
+EXTRA_COLUMNS_LISTED = 20
+"""A report names this many extra (ignored) columns at most, and counts them all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class ParseSummary:
     date_order: str | None
     date_order_proven: bool | None
     extra_columns: tuple[str, ...]
+    """The first :data:`EXTRA_COLUMNS_LISTED` of them."""
+    extra_column_count: int
     errors: tuple[RowError, ...]
     bytes_read: int
 
@@ -80,7 +84,8 @@ class ParseResult:
             date_format=self.date_format,
             date_order=self.date_order,
             date_order_proven=self.date_order_proven,
-            extra_columns=tuple(self.extra_columns),
+            extra_columns=tuple(self.extra_columns[:EXTRA_COLUMNS_LISTED]),
+            extra_column_count=len(self.extra_columns),
             errors=tuple(self.errors),
             bytes_read=self.bytes_read,
         )
@@ -109,7 +114,8 @@ class ParseResult:
             "date_format": self.date_format,
             "date_order": self.date_order,
             "date_order_proven": self.date_order_proven,
-            "extra_columns": self.extra_columns,
+            "extra_columns": self.extra_columns[:EXTRA_COLUMNS_LISTED],
+            "extra_column_count": len(self.extra_columns),
             "errors": [e.to_dict() for e in self.errors],
             "error_count": self.error_count,
             "seconds": round(total, 6),

@@ -36,19 +36,30 @@ class Notification:
     """Event names that need no load (ObjectRemoved, say), as they arrived."""
 
 
-def parse_body(body: str | bytes | dict[str, Any]) -> Notification:
-    """Read one SQS message body; raises :class:`MalformedMessage` for anything unknown."""
+MAX_WRAPPING = 3
+"""SNS envelopes unwrapped at most (one is what S3 -> SNS -> SQS makes)."""
+
+
+def parse_body(body: str | bytes | dict[str, Any], wrapped: int = 0) -> Notification:
+    """Read one SQS message body; raises :class:`MalformedMessage` for anything unknown.
+
+    Any body at all ends here or in a :class:`MalformedMessage`: deeply nested
+    JSON (which makes the JSON reader recurse too deep) included.
+    """
     if isinstance(body, dict):
         document: Any = body
     else:
         try:
             document = json.loads(body)
-        except (ValueError, TypeError):
-            raise MalformedMessage(f"message body is not JSON: {_preview(body)}") from None
+        except (ValueError, TypeError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else "not JSON"
+            raise MalformedMessage(f"message body is {reason}: {_preview(body)}") from None
     if not isinstance(document, dict):
         raise MalformedMessage(f"message body is not a JSON object: {_preview(body)}")
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
-        return parse_body(document["Message"])  # S3 -> SNS -> SQS
+        if wrapped >= MAX_WRAPPING:
+            raise MalformedMessage(f"message body is wrapped {wrapped} times: {_preview(body)}")
+        return parse_body(document["Message"], wrapped + 1)  # S3 -> SNS -> SQS
     if document.get("Event") == "s3:TestEvent":
         return Notification(test_event=True)
     if isinstance(document.get("Records"), list):
@@ -124,7 +135,10 @@ def _size(value: Any) -> int | None:
 
 
 def _preview(body: object, limit: int = 120) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    if isinstance(body, bytes):
+        text = body[: limit * 4].decode("utf-8", "replace")
+    else:
+        text = str(body)[: limit + 1] if not isinstance(body, str) else body
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 

@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from loader import aws
+from loader.outcome import Breaker, outcome_of
 from loader.pipeline.process import Deadline, MessageResult, Pipeline
 from loader.pipeline.sqs import SqsMessage
 
@@ -42,6 +43,8 @@ class WorkerSummary:
     retry: int = 0
     released: int = 0
     files: dict[str, int] = field(default_factory=dict)
+    stopped_because: str | None = None
+    """Why the worker stopped on its own (the database unreachable), if it did."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -122,6 +125,7 @@ class Worker:
         self.until_empty = until_empty
         self.on_result = on_result
         self.summary = WorkerSummary()
+        self.breaker = Breaker()
         self._stopping = threading.Event()
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
 
@@ -208,11 +212,22 @@ class Worker:
                 if self.stopping:
                     self._release(messages[index:])
                     break
-                result = self.pipeline.process(message, deadline)
+                result = self._process(message, deadline)
                 heartbeat.finished(message)
                 self._settle(message, result)
         finally:
             heartbeat.stop()
+
+    def _process(self, message: SqsMessage, deadline: Deadline) -> MessageResult:
+        """One message's result; a fault of ours leaves the message for SQS to retry and the
+        worker goes on (it never exits on a message)."""
+        try:
+            return self.pipeline.process(message, deadline)
+        except Exception as error:
+            self.pipeline.telemetry.exception(
+                "message not processed", message_id=message.message_id
+            )
+            return MessageResult(message.message_id, "retry", failure=outcome_of(error))
 
     def _settle(self, message: SqsMessage, result: MessageResult) -> None:
         self.summary.messages += 1
@@ -220,6 +235,12 @@ class Worker:
             self.summary.files[report.status] = self.summary.files.get(report.status, 0) + 1
         if self.on_result is not None:
             self.on_result(result)
+        if result.reports and self.breaker.record(result.failure):
+            self.summary.stopped_because = self.breaker.reason
+            self.pipeline.telemetry.warning(
+                "stopping: no new message is started", reason=self.breaker.reason
+            )
+            self.stop()
         if result.verdict in ("done", "rejected"):
             setattr(self.summary, result.verdict, getattr(self.summary, result.verdict) + 1)
             self._call(

@@ -81,12 +81,13 @@ def _prepare(
         staging: StagingText = stream
         if options.staging_dir is not None:
             staging = stream.to_file(options.staging_dir)
-        days = tuple(parsed.rows["d_trade"].unique().sort().to_list())
+        per_day = parsed.rows.group_by("d_trade").len().sort("d_trade")
     return PreparedFile(
         identity,
         parsed=parsed.summary(),
         staging=staging,
-        days=days,
+        days=tuple(per_day["d_trade"].to_list()),
+        day_rows=tuple(per_day["len"].to_list()),
         timings=watch.timings(),
         seconds=watch.elapsed,
         rejected_rows=parsed.rejects,

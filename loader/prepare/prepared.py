@@ -29,7 +29,9 @@ class PreparedFile:
     parsed: ParseSummary | None = None
     staging: StagingText | None = None
     days: tuple[date, ...] = ()
-    """The trade dates the file holds (the backfill orders its merges by them)."""
+    """The trade dates the file holds, in order (the backfill orders its merges by them)."""
+    day_rows: tuple[int, ...] = ()
+    """The file's rows on each of ``days``."""
     failure: Failure | None = None
     already_loaded: bool = False
     timings: Timings = ()
@@ -37,6 +39,8 @@ class PreparedFile:
     """Wall time of the prepare half."""
     rejected_rows: pl.DataFrame | None = None
     """The rows a bad-row allowance let the file load without, with their reasons."""
+    newer_wins: bool = True
+    """Leave the rows a newer S3 object of the same trade dates wrote (the merge's rule)."""
 
     @classmethod
     def failed(
