@@ -220,6 +220,9 @@ def test_a_lost_database_fails_files_and_a_rerun_completes(tmp_path):
         summary = json.loads(out)
         assert summary["failed"] >= 1
         assert all(p["status"] in ("failed", "rejected") for p in summary["problems"])
+        # three files in a row found no database: it stopped starting new ones, and said why
+        assert "the database is unreachable" in summary["stopped_because"]
+        assert summary["not_started"] > 0 and "backfill stopped" in err
         server.resume()
         rerun = backfill(server.url, str(folder), "--json")
         done = json.loads(rerun.stdout)

@@ -84,7 +84,7 @@ def run_load(args: argparse.Namespace) -> int:
     statuses = []
     if not args.json:
         print(LOAD_HEADER)
-    with Session(config) as session:
+    with Session(config, staging_parent=settings.work_dir) as session:
         for source in sources:
             report = load_source(source, session, options, force=args.force, rejects=rejects)
             statuses.append(report.status)

@@ -46,8 +46,10 @@ def _free_port() -> int:
 class ThrowawayServer:
     """``with ThrowawayServer() as server: server.url`` -- a fresh server, root without password."""
 
-    def __init__(self, startup_seconds: float = 60.0) -> None:
+    def __init__(self, startup_seconds: float = 60.0, options: tuple[str, ...] = ()) -> None:
         self.startup_seconds = startup_seconds
+        self.options = options
+        """More server options (``--ssl-cert=...``, say), after the defaults."""
         self.root: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -115,6 +117,7 @@ class ThrowawayServer:
                 "--collation-server=utf8mb4_unicode_ci",
                 "--max-allowed-packet=256M",
                 *user,
+                *self.options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

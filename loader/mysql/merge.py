@@ -81,6 +81,8 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
         report = _merge_retrying(session, prepared, watch, ledger_id)
         _release(session, ledger_id)
         return report
+    except mysql.connector.Error as error:
+        return _failed(session, prepared, classify(error, session.config), watch, ledger_id)
     except Exception as error:
         return _failed(session, prepared, error, watch, ledger_id)
 
@@ -88,7 +90,8 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
 def is_latest_load(session: Session, identity: SourceIdentity) -> bool:
     """The skip rule (CONTRACT §1.2): the latest successful load of this source merged
     exactly this content."""
-    latest = ledger.latest_load(session.connection(), identity.key)
+    with session.classified():
+        latest = ledger.latest_load(session.connection(), identity.key)
     return (
         bool(identity.content_hash)
         and latest is not None
@@ -107,7 +110,8 @@ def skip_known_version(session: Session, key: str, version: str | None) -> LoadR
     if not version:
         return None
     watch = Stopwatch()
-    latest = ledger.latest_load(session.connection(), key)
+    with session.classified():
+        latest = ledger.latest_load(session.connection(), key)
     if latest is None or latest.version != version:
         return None
     return _recorded(session, PreparedFile(latest, already_loaded=True), "skipped", watch)

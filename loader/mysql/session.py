@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import mysql.connector
@@ -10,7 +11,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from loader.mysql import sql
 from loader.mysql.config import DbConfig
-from loader.mysql.connection import connect
+from loader.mysql.connection import classify, connect
 from loader.mysql.schema import check_target
 from loader.prepare.staging import StagingDir
 
@@ -35,6 +36,7 @@ class Session:
         self._conn: MySQLConnectionAbstract | None = None
         self.mariadb = False
         self.max_packet = 4 << 20
+        self._read_limit = config.read_timeout
 
     def connection(self) -> MySQLConnectionAbstract:
         """The live connection (made again if it was lost)."""
@@ -51,17 +53,34 @@ class Session:
             version, packet = cur.fetchone()
             self.mariadb, self.max_packet = "mariadb" in str(version).lower(), int(packet)
             cur.close()
+            conn: Any = self._conn
+            conn.read_timeout = self._read_limit
         return self._conn
+
+    @contextlib.contextmanager
+    def classified(self) -> Iterator[None]:
+        """Driver errors raised inside the block as :class:`~loader.errors.DatabaseError`
+        (scrubbed of the password, with a hint where one helps)."""
+        try:
+            yield
+        except mysql.connector.Error as error:
+            raise classify(error, self.config) from None
 
     def check_target(self) -> None:
         """Check fund_data before a merge relies on it: every time, since another session may
         have changed it while this connection was kept (a warm Lambda, a worker)."""
         check_target(self.connection())
 
-    def limit_read_time(self, seconds: float) -> None:
-        """Wait at most this long for any answer of the server (the rest of an invocation)."""
-        conn: Any = self.connection()
-        conn.read_timeout = max(1, min(self.config.read_timeout, int(seconds)))
+    def limit_read_time(self, seconds: float | None) -> None:
+        """Wait at most this long for any answer of the server (the rest of an invocation);
+        None: the configured read timeout again."""
+        limit = self.config.read_timeout
+        if seconds is not None:
+            limit = max(1, min(limit, int(seconds)))
+        self._read_limit = limit
+        if self._conn is not None:
+            conn: Any = self._conn
+            conn.read_timeout = limit
 
     def rollback_quietly(self) -> None:
         """Roll back what is open; a connection that cannot even do that is dropped."""

@@ -81,8 +81,10 @@ def _from_records(records: list[Any]) -> Notification:
                 raise MalformedMessage(
                     f"record {index}: eventSource {record.get('eventSource')!r} is not aws:s3"
                 )
+            if not isinstance(record.get("eventName"), str) or ":" not in name:
+                raise MalformedMessage(f"record {index} has no S3 event name ({name!r})")
             if not name.startswith("ObjectCreated:"):
-                ignored.append(name)
+                ignored.append(name)  # ObjectRemoved:Delete, ObjectRestore:Post, ...
                 continue
             s3 = record["s3"]
             obj = s3["object"]

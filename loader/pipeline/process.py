@@ -84,6 +84,13 @@ class Deadline:
     def needed_ms(self, size: int | None) -> int:
         return self.reserve_ms + int(1000 * (size or 0) / self.bytes_per_second)
 
+    def seconds_left(self) -> float | None:
+        """Time this invocation can still wait for the database (the reserve kept back), or
+        None without a deadline: the database's read timeout is bounded by it."""
+        if self.remaining_ms is None:
+            return None
+        return max(1.0, (self.remaining_ms() - self.reserve_ms) / 1000)
+
     def check(self, obj: S3Object) -> None:
         if self.stop_requested():
             raise ShuttingDown(f"{obj.uri}: not started, the worker is stopping")
@@ -225,9 +232,11 @@ class Pipeline:
         force: bool = False,
     ) -> LoadReport:
         """Load one S3 object (skip, download, load, rejects report); returns its report."""
+        deadline = deadline or Deadline()
         try:
-            (deadline or Deadline()).check(obj)
+            deadline.check(obj)
             session = self.session
+            session.limit_read_time(deadline.seconds_left())
         except Exception as error:  # not started: no time, stopping, no database configured
             report = LoadReport.failed(unknown_identity(obj), error)
         else:
