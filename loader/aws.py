@@ -18,7 +18,7 @@ import threading
 from functools import cache
 from typing import Any
 
-from loader.errors import AwsError, SourceMissing
+from loader.errors import AwsError, ConfigError, SourceMissing
 
 GONE = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "InvalidObjectState"}
 _lock = threading.Lock()
@@ -36,7 +36,10 @@ def client(service: str, region: str | None = None) -> Any:
         retries={"mode": "standard", "max_attempts": 5},
     )
     with _lock:  # boto3's default session is not thread-safe while it creates clients
-        return boto3.session.Session().client(service, region_name=region, config=config)
+        try:
+            return boto3.session.Session().client(service, region_name=region, config=config)
+        except Exception as error:  # no region, an unknown profile: say what to set
+            raise classify(error, f"an AWS {service} client") from None
 
 
 def queue_url_from_arn(arn: str) -> str:
@@ -55,7 +58,14 @@ def queue_url_from_arn(arn: str) -> str:
 
 def classify(error: BaseException, what: str) -> Exception:
     """Map a botocore error to :class:`SourceMissing` (permanent) or :class:`AwsError`."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
 
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
@@ -65,6 +75,15 @@ def classify(error: BaseException, what: str) -> Exception:
         if code in GONE:
             return SourceMissing(f"{what}: {code}: {message}")
         return AwsError(f"{what}: {code}: {message}", code)
+    if isinstance(error, NoRegionError):
+        return ConfigError("no AWS region: give --region or set AWS_REGION")
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return ConfigError(
+            "no AWS credentials: give --profile, set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run with a role"
+        )
+    if isinstance(error, ProfileNotFound):
+        return ConfigError(f"{error}: see ~/.aws/config, or give another --profile")
     if isinstance(error, BotoCoreError):
         return AwsError(f"{what}: {type(error).__name__}: {error}", type(error).__name__)
     return error if isinstance(error, Exception) else RuntimeError(str(error))
@@ -81,8 +100,6 @@ def secret_json(secret_id: str) -> dict[str, Any]:
     except (KeyError, ValueError, TypeError):
         document = None
     if not isinstance(document, dict):
-        from loader.errors import ConfigError
-
         raise ConfigError(
             "the database secret must be JSON with username, password, host, port and dbname"
         )

@@ -12,11 +12,14 @@ from loader.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REJECTED,
+    aws_options,
+    command,
     day,
     db_config,
     db_option,
     parse_options,
     parse_settings,
+    positive_int,
 )
 from loader.errors import ConfigError
 
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "backfill",
         help="load many exports from a folder or an S3 prefix: parallel, ordered, resumable",
         description="Load every export under SOURCE (a folder, or s3://bucket/prefix) in "
@@ -45,6 +49,7 @@ def register(commands: Any) -> None:
         help="send one S3 notification per object to the pipeline's queue instead of loading",
     )
     db_option(parser)
+    aws_options(parser)
     parse_options(parser)
     parser.set_defaults(func=run)
 
@@ -70,16 +75,22 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--workers", type=int, help="processes that parse ahead (default: cores - 1, at least 1)"
+        "--workers",
+        type=positive_int,
+        help="processes that parse ahead (default: cores - 1, at least 1)",
     )
     parser.add_argument(
         "--db-concurrency",
-        type=int,
+        type=positive_int,
         default=1,
         help="merges running at once (default 1: the database is the bottleneck)",
     )
     parser.add_argument("--force", action="store_true", help="reload what is already loaded")
-    parser.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the summary (or, with --dry-run, the list of exports) as one JSON document",
+    )
     parser.add_argument(
         "--progress",
         choices=["auto", "bar", "lines", "none"],
@@ -102,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--since is after --until")
     globs = tuple(args.glob) if args.glob else DEFAULT_GLOBS
     exports = discover(args.source, globs, args.since, args.until, args.order)
+    if not exports:
+        print(f"fundsync: no export under {args.source} matches ({_selection(args, globs)})",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_REJECTED
     if args.enqueue:
         if args.dry_run:
             for export in exports:
@@ -114,6 +129,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(exports, config, args.json)
     return _load(args, exports, config)
+
+
+def _selection(args: argparse.Namespace, globs: tuple[str, ...]) -> str:
+    parts = [f"names {' or '.join(globs)}"]
+    if args.since:
+        parts.append(f"trade dates from {args.since}")
+    if args.until:
+        parts.append(f"trade dates to {args.until}")
+    return ", ".join(parts)
 
 
 def _load(args: argparse.Namespace, exports: list[Export], config: DbConfig) -> int:
@@ -174,23 +198,20 @@ def _dry_run(exports: list[Export], config: DbConfig, as_json: bool) -> int:
     from loader.backfill import Backfill
 
     known = Backfill(config).known(exports)
-    counts: dict[str, int] = {}
-    for export in exports:
-        state = known.state(export)
-        counts[state] = counts.get(state, 0) + 1
-        if as_json:
-            line = {
-                "source": export.source,
-                "key": export.key,
-                "trade_date": export.trade_date,
-                "size": export.size,
-                "ledger": state,
-            }
-            print(json.dumps(line, default=str))
-        else:
-            trade_date = export.trade_date.isoformat() if export.trade_date else "(no date)"
-            print(f"{trade_date:<11} {export.size:>14,}  {state:<28} {export.source}")
-    if not as_json:
-        parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        print(f"{len(exports)} export(s): {parts or 'none'}")
+    states = [known.state(export) for export in exports]
+    if as_json:
+        listing = [
+            {"source": e.source, "key": e.key, "trade_date": e.trade_date, "size": e.size,
+             "ledger": state}
+            for e, state in zip(exports, states, strict=True)
+        ]  # fmt: skip
+        print(json.dumps({"exports": listing}, default=str, indent=1))
+        return EXIT_OK
+    print(f"{'trade date':<11} {'bytes':>14}  {'ledger':<28} source")
+    for export, state in zip(exports, states, strict=True):
+        trade_date = export.trade_date.isoformat() if export.trade_date else "(no date)"
+        print(f"{trade_date:<11} {export.size:>14,}  {state:<28} {export.source}")
+    counts = {state: states.count(state) for state in sorted(set(states))}
+    parts = ", ".join(f"{n} {state}" for state, n in counts.items())
+    print(f"{len(exports)} export(s): {parts or 'none'}")
     return EXIT_OK

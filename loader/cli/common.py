@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loader.outcome import Status, is_success
 from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
@@ -72,31 +74,132 @@ def parse_settings(args: argparse.Namespace) -> ParseSettings:
     )
 
 
+PROMPT = "\0prompt"
+"""The value ``-p``/``--password`` gets when given alone (see :func:`prepare_argv`)."""
+
+
+def command(commands: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand with the options every command has: ``--help`` (``-h`` is the host, as for
+    the mysql client), ``--quiet`` and ``--verbose``."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, add_help=False, **kwargs)
+    parser.add_argument("-?", "--help", action="help", help="show this help and exit")
+    output_options(parser)
+    return parser
+
+
 def db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    """The database options, as the mysql client has them; flag > URL > environment > option
+    file (docs/operations.md)."""
+    group = parser.add_argument_group("database (flag > --db URL > environment > option file)")
+    group.add_argument(
         "--db",
         metavar="URL",
         help="mysql://user@host:port/db[?ssl_mode=REQUIRED&ssl_ca=...&unix_socket=...] "
-        "(default: FUNDSYNC_DB_URL, else AURORA_HOST/PORT/USER/PASSWORD/DATABASE); "
-        "the password from FUNDSYNC_DB_PASSWORD, not the command line",
+        "[FUNDSYNC_DB_URL; else FUNDSYNC_DB_SECRET_ARN or AURORA_HOST/PORT/USER/PASSWORD/DATABASE]",
+    )
+    group.add_argument("-h", "--host", help="the server's host name")
+    group.add_argument("-P", "--port", type=positive_int, help="its port (3306)")
+    group.add_argument("-u", "--user", help="the user to connect as")
+    group.add_argument("-D", "--database", help="the database (fundsync)")
+    group.add_argument("-S", "--socket", help="a Unix socket instead of host and port")
+    group.add_argument(
+        "-p",
+        "--password",
+        metavar="PASSWORD",
+        help="-p alone prompts (nothing echoed); -pSECRET works but is visible in ps: "
+        "prefer FUNDSYNC_DB_PASSWORD, --password-file or an option file",
+    )
+    group.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
+    group.add_argument(
+        "--defaults-file",
+        metavar="FILE",
+        help="an option file whose [client] section names the database (default ~/.my.cnf)",
     )
 
 
+def aws_options(parser: argparse.ArgumentParser) -> None:
+    """The aws CLI's own options, for the commands that talk to AWS."""
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--region", help="the AWS region [AWS_REGION, AWS_DEFAULT_REGION]")
+    group.add_argument("--profile", help="a named profile of ~/.aws/config [AWS_PROFILE]")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="another endpoint for every AWS call (LocalStack, moto) [AWS_ENDPOINT_URL]",
+    )
+
+
+def apply_aws_options(args: argparse.Namespace) -> None:
+    """Hand ``--region``, ``--profile`` and ``--endpoint-url`` to boto3 (through its own
+    environment variables, read when the clients are made)."""
+    for flag, names in (
+        ("region", ("AWS_REGION", "AWS_DEFAULT_REGION")),
+        ("profile", ("AWS_PROFILE",)),
+        ("endpoint_url", ("AWS_ENDPOINT_URL",)),
+    ):
+        if value := getattr(args, flag, None):
+            for name in names:
+                os.environ[name] = value
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    loudness = group.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", help="print only what went wrong (and --json)"
+    )
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", help="more detail: stage timings, tracebacks"
+    )
+
+
+def prepare_argv(argv: list[str]) -> list[str]:
+    """``-p`` or ``--password`` alone means "prompt", as for the mysql client (``-pSECRET``
+    and ``--password=SECRET`` carry the value); a following word is never taken as it."""
+    return [f"--password={PROMPT}" if arg in ("-p", "--password") else arg for arg in argv]
+
+
 PASSWORD_ON_COMMAND_LINE = (
-    "fundsync: warning: the password in --db is visible to every user of this machine "
-    "(ps shows command lines): set FUNDSYNC_DB_PASSWORD or FUNDSYNC_DB_URL instead"
+    "fundsync: warning: a password on the command line is visible to every user of this "
+    "machine (ps): use FUNDSYNC_DB_PASSWORD, --password-file, -p alone (a prompt) or an "
+    "option file"
 )
 
 
 def db_config(args: argparse.Namespace) -> DbConfig:
-    """The database: ``--db``, else the environment; a password on the command line is
-    warned about, never printed."""
-    from loader.mysql.config import DbConfig
+    """The database from the flags, ``--db``, the environment and the option files; a
+    password on the command line is warned about, never printed."""
+    from loader.mysql.config import url_fields
+    from loader.mysql.options import ConnectionFlags, resolve
 
-    config = DbConfig.from_env(args.db)
-    if args.db and DbConfig.from_url(args.db).password:
+    password = getattr(args, "password", None)
+    if password == PROMPT:
+        password = getpass.getpass("Enter password: ")
+    elif password is not None or (args.db and url_fields(args.db).get("password")):
         print(PASSWORD_ON_COMMAND_LINE, file=sys.stderr)
-    return config
+    flags = ConnectionFlags(
+        url=args.db,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        user=getattr(args, "user", None),
+        database=getattr(args, "database", None),
+        socket=getattr(args, "socket", None),
+        password=password,
+        password_file=getattr(args, "password_file", None),
+        defaults_file=getattr(args, "defaults_file", None),
+    )
+    return resolve(flags)
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (at least 1)")
+    return value
 
 
 def day(text: str) -> date:

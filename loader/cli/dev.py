@@ -6,34 +6,43 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loader.cli.common import EXIT_OK, db_option
+from loader.cli.common import EXIT_OK, command, day, db_option, positive_int
 
 
 def register(commands: Any) -> None:
-    demo = commands.add_parser(
+    demo = command(
+        commands,
         "demo",
         help="run the main job end to end on generated sample exports",
         description="Generate a day's export, a cp1252 export and a broken export, load them "
         "into a throwaway MariaDB (or --db) and print the reports, the rows and the ledger.",
     )
-    demo.add_argument("--rows", type=int, default=200_000, help="rows in the day's export")
+    demo.add_argument("--rows", type=positive_int, default=200_000, help="rows in the day's export")
     demo.add_argument("--keep", metavar="DIR", help="write the sample files here and keep them")
     db_option(demo)
     demo.set_defaults(func=run_demo)
 
-    generate = commands.add_parser(
+    generate = command(
+        commands,
         "generate",
         help="write a deterministic synthetic export (for trials and benchmarks)",
     )
     generate.add_argument("path", help="output file")
-    generate.add_argument("--rows", type=int, default=100_000)
+    generate.add_argument("--rows", type=positive_int, default=100_000)
     generate.add_argument("--seed", type=int, default=20251209)
+    generate.add_argument(
+        "--start-date", type=day, help="the first trade date (YYYY-MM-DD; default 2025-12-09)"
+    )
     generate.add_argument("--encoding", default="utf-8", choices=["utf-8", "cp1252", "cp874"])
     generate.add_argument("--gzip", action="store_true")
     generate.add_argument(
-        "--days", type=int, help="spread the rows over this many trade days (default: as needed)"
+        "--days",
+        type=positive_int,
+        help="spread the rows over this many trade days (default: as needed)",
     )
-    generate.add_argument("--col-codes", type=int, default=20, help="figures per fund a day (20)")
+    generate.add_argument(
+        "--col-codes", type=positive_int, default=20, help="figures per fund a day (20)"
+    )
     generate.add_argument(
         "--text-share", type=float, default=0.05, help="share of text values (0.05)"
     )
@@ -70,6 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
         col_codes=args.col_codes,
         text_share=args.text_share,
         duplicate_share=args.duplicate_share,
+        **({"start": args.start_date} if args.start_date else {}),
     )
     path = write_export(args.path, spec)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.rows:,} rows)")

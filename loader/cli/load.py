@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader.cli.common import (
+    aws_options,
+    command,
     db_config,
     db_option,
     error_lines,
@@ -16,6 +18,9 @@ from loader.cli.common import (
 )
 from loader.report import LoadReport
 
+if TYPE_CHECKING:
+    from loader.mysql.session import Session
+
 LOAD_HEADER = (
     f"{'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} {'unchanged':>10} "
     f"{'rejected':>9} {'seconds':>8}  source"
@@ -23,14 +28,16 @@ LOAD_HEADER = (
 
 
 def register(commands: Any) -> None:
-    migrate = commands.add_parser(
+    migrate = command(
+        commands,
         "migrate",
         help="create or upgrade the tables (idempotent; safe from two processes at once)",
     )
     db_option(migrate)
     migrate.set_defaults(func=run_migrate)
 
-    load = commands.add_parser(
+    load = command(
+        commands,
         "load",
         help="load exports into fund_data, one transaction per file",
         description="Parse each export, stage it with LOAD DATA LOCAL INFILE and merge it "
@@ -45,6 +52,7 @@ def register(commands: Any) -> None:
     load.add_argument("--json", action="store_true", help="one JSON object per source")
     load.add_argument("--force", action="store_true", help="reload even if already loaded")
     db_option(load)
+    aws_options(load)
     parse_options(load)
     load.set_defaults(func=run_load)
 
@@ -82,23 +90,51 @@ def run_load(args: argparse.Namespace) -> int:
     )
     rejects = RejectsWriter(settings.rejects_prefix, settings.rejects_bucket)
     statuses = []
-    if not args.json:
-        print(LOAD_HEADER)
     with Session(config, staging_parent=settings.work_dir) as session:
+        reach(session)
+        if not args.json and not args.quiet:
+            print(LOAD_HEADER)
         for source in sources:
             report = load_source(source, session, options, force=args.force, rejects=rejects)
             statuses.append(report.status)
-            _print(report, args.json)
+            _print(report, args)
     return exit_status(statuses)
 
 
-def _print(report: LoadReport, as_json: bool) -> None:
-    if as_json:
+def reach(session: Session) -> None:
+    """Connect before the first source, so that a database that cannot be reached is one line
+    naming it, not a failure per source."""
+    from loader.errors import DatabaseError
+
+    config = session.config
+    try:
+        session.connection()
+    except DatabaseError as error:
+        reason = str(error).removeprefix(f"database error {error.errno}: ")
+        if "timed out" in reason.lower() or "timeout" in reason.lower():
+            reason = (
+                f"it accepted the connection but did not answer within "
+                f"{config.connect_timeout} s (connect_timeout)"
+            )
+        raise DatabaseError(
+            f"cannot reach the database at {config.address}: {reason}", error.errno
+        ) from None
+
+
+def _print(report: LoadReport, args: argparse.Namespace) -> None:
+    if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, default=str), flush=True)
+        return
+    if args.quiet and report.status in ("loaded", "skipped"):
         return
     print(load_line(report.to_dict()), flush=True)
     for line in error_lines(report.errors):
         print(line, flush=True)
+    if report.note:
+        print(f"    {report.note}", flush=True)
+    if args.verbose:
+        stages = ", ".join(f"{name} {seconds:.3f}" for name, seconds in report.timings)
+        print(f"    stage seconds: {stages or '-'}", flush=True)
 
 
 def load_line(r: dict[str, Any]) -> str:

@@ -6,7 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from loader.cli.common import EXIT_OK, EXIT_REJECTED, error_lines, parse_options, parse_settings
+from loader.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    command,
+    error_lines,
+    parse_options,
+    parse_settings,
+)
 from loader.errors import FileRejected
 from loader.outcome import outcome_of
 from loader.parse import ParseResult, parse_file
@@ -15,7 +22,8 @@ from loader.sources import readable_file
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "parse",
         help="decode and check exports without a database: what would load, or why not",
         description="Decode, parse and deduplicate each export exactly as a load would, "

@@ -11,10 +11,13 @@ from typing import Any
 from loader.cli.common import (
     EXIT_OK,
     EXIT_REJECTED,
+    aws_options,
+    command,
     db_config,
     db_option,
     parse_options,
     parse_settings,
+    positive_int,
 )
 from loader.errors import ConfigError
 from loader.settings import PIPELINE_ENV
@@ -26,7 +29,8 @@ def register(commands: Any) -> None:
 
 
 def _register_worker(commands: Any) -> None:
-    worker = commands.add_parser(
+    worker = command(
+        commands,
         "worker",
         help="long-poll an SQS queue of S3 notifications and load them (outside Lambda)",
         description="The Lambda handler's processing as a long-running SQS consumer: "
@@ -69,15 +73,25 @@ def _register_worker(commands: Any) -> None:
         help="also write CloudWatch embedded-metric-format lines (for ECS with CloudWatch)",
     )
     worker.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO, or WARNING with --quiet, DEBUG with --verbose",
+    )
+    worker.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text lines for a person, JSON lines for a log pipeline (default: text on a "
+        "terminal, JSON otherwise)",
     )
     db_option(worker)
+    aws_options(worker)
     parse_options(worker)
     worker.set_defaults(func=run_worker)
 
 
 def _register_dlq(commands: Any) -> None:
-    dlq = commands.add_parser(
+    dlq = command(
+        commands,
         "dlq",
         help="inspect, replay or drop dead-lettered messages",
         description="inspect: list dead-lettered messages with their sources and errors "
@@ -109,8 +123,11 @@ def _register_dlq(commands: Any) -> None:
         help="only messages with this error type (repeatable): FileRejected, SourceMissing, "
         "MalformedMessage, RetriesExhausted, ...",
     )
-    dlq.add_argument("--max", type=int, default=100, help="read at most this many messages (100)")
+    dlq.add_argument(
+        "--max", type=positive_int, default=100, help="read at most this many messages (100)"
+    )
     dlq.add_argument("--json", action="store_true", help="one JSON object per message")
+    aws_options(dlq)
     dlq.set_defaults(func=run_dlq)
 
 
@@ -126,7 +143,9 @@ def run_worker(args: argparse.Namespace) -> int:
         raise ConfigError("--wait must be between 0 and 20 seconds")
     settings = PipelineSettings.from_env(dlq_url=args.dlq_url, retry_delay_seconds=args.retry_delay)
     config = db_config(args) if args.db else None
-    telemetry = Telemetry(metrics=args.metrics, level=args.log_level)
+    level = args.log_level or ("WARNING" if args.quiet else "DEBUG" if args.verbose else "INFO")
+    log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
+    telemetry = Telemetry(metrics=args.metrics, level=level, log_format=log_format)
     with Pipeline(settings, parse_settings(args), db=config, telemetry=telemetry) as pipeline:
         worker = Worker(
             pipeline,
@@ -175,7 +194,11 @@ def run_dlq(args: argparse.Namespace) -> int:
         print(f"- {letter.message_id} (sent {letter.sent_at}, received {letter.receive_count}x)")
         for source in letter.sources or ["(no S3 object in the body)"]:
             print(f"    source: {source}")
-        print(f"    error:  {letter.error.get('error_type')}: {letter.error.get('error', '')}")
+        error = f"{letter.error.get('error_type')}: {letter.error.get('error', '')}"
+        first, *rest = error.splitlines() or [""]
+        print(f"    error:  {first}")
+        for line in rest:  # a rejection's located errors, one a line, under the first
+            print(f"            {line}")
         if report := letter.error.get("rejects_report"):
             print(f"    report: {report}")
     return EXIT_REJECTED if missing else EXIT_OK

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from loader.devtools.dbserver import ThrowawayServer
 from loader.devtools.samples import ExportSpec, changed_copy, write_export
@@ -83,6 +84,34 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+DEMO_DATABASE = "fundsync_demo"
+
+
+def _demo_database(db_url: str, own_server: bool) -> str:
+    """The URL of the demo's own database on the server, made afresh (dropped if a run before
+    left it) and migrated: a second run starts from a clean slate, and nothing else on the
+    server is touched. It is left behind for a look (the throwaway server is not)."""
+    parts = urlsplit(db_url)
+    url = urlunsplit(parts._replace(path=f"/{DEMO_DATABASE}"))
+    server = DbConfig.from_url(db_url)
+    admin = connect(server.with_database("mysql" if own_server else server.database))
+    cur = admin.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS {DEMO_DATABASE}")
+    cur.execute(f"CREATE DATABASE {DEMO_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin.commit()
+    admin.close()
+    conn = connect(DbConfig.from_url(url))
+    applied = migrate(conn)
+    conn.close()
+    where = "the throwaway server" if own_server else server.address
+    print(f"database {DEMO_DATABASE} on {where}, made afresh (a run before is cleared; "
+          "the other databases of the server are not touched)")  # fmt: skip
+    print(f"migrate: applied {', '.join(m.name for m in applied) or 'nothing'}")
+    if not own_server:
+        print(f"  (left behind for a look: DROP DATABASE {DEMO_DATABASE} removes it)")
+    return url
+
+
 def run_demo(rows: int = 200_000, keep: Path | None = None, db_url: str | None = None) -> int:
     """Run the pipeline end to end; returns the exit status (0: everything went as expected)."""
     try:
@@ -99,12 +128,8 @@ def run_demo(rows: int = 200_000, keep: Path | None = None, db_url: str | None =
             server = ThrowawayServer().start()
             db_url = server.url
         try:
+            db_url = _demo_database(db_url, own_server=server is not None)
             config = DbConfig.from_url(db_url)
-            conn = connect(config)
-            applied = migrate(conn)
-            conn.close()
-            print(f"database {config.redacted()}")
-            print(f"migrate: applied {', '.join(m.name for m in applied) or 'nothing'}")
             with _environment({**FAKE_AWS, "AWS_ENDPOINT_URL": ""}), mock_aws():
                 os.environ.pop("AWS_ENDPOINT_URL", None)
                 return _run(folder, rows, db_url, config, kept=keep is not None)
@@ -181,7 +206,11 @@ def _drain_through_the_handler(
     try:
         with contextlib.redirect_stdout(log):  # the metrics (EMF) print to stdout
             drained = mapping.drain()
-        print(f"\nhandler: {drained} message(s) in {len(mapping.responses)} batch(es)")
+        exports = len(files)
+        print(
+            f"\nhandler: {drained} message(s) ({exports} exports + the S3 test event) "
+            f"in {len(mapping.responses)} batch(es)"
+        )
         day_key = next(iter(files))
         head = s3.head_object(Bucket=BUCKET, Key=day_key)
         etag, size = head["ETag"].strip('"'), head["ContentLength"]

@@ -75,36 +75,10 @@ class DbConfig:
 
     @classmethod
     def from_url(cls, url: str, time_zone: str | None = None) -> DbConfig:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mysql", "mariadb", "mysql+mysqlconnector"):
-            raise ConfigError(
-                f"database URL must start with mysql:// (got {parts.scheme or 'none'}://)"
-            )
-        if parts.fragment or "@" in parts.path or "@" in parts.query:
-            raise ConfigError(f"the database URL does not parse: {PERCENT_ENCODE}")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        known = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_mode", "time_zone"}
-        known |= {"ssl_verify_identity", "ssl_disabled", *TIMEOUTS}
-        if unknown := set(query) - known:
-            raise ConfigError(f"unknown database URL parameter(s): {', '.join(sorted(unknown))}")
-        try:
-            port = parts.port or 3306
-        except ValueError:
-            raise ConfigError(f"the database URL has an invalid port: {PERCENT_ENCODE}") from None
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            database=unquote(parts.path.lstrip("/")) or "fundsync",
-            unix_socket=query.get("unix_socket"),
-            ssl_ca=query.get("ssl_ca"),
-            ssl_cert=query.get("ssl_cert"),
-            ssl_key=query.get("ssl_key"),
-            ssl_mode=_ssl_mode(query),
-            time_zone=time_zone or query.get("time_zone") or DEFAULT_TIME_ZONE,
-            **_timeouts(query),
-        )
+        fields = url_fields(url)
+        if time_zone:
+            fields["time_zone"] = time_zone
+        return cls(**fields)
 
     @classmethod
     def from_env(cls, url: str | None = None, environ: Mapping[str, str] | None = None) -> DbConfig:
@@ -215,3 +189,40 @@ def _ssl_mode(query: dict[str, str]) -> str:
     if query.get("ssl_verify_identity", "").lower() in _TRUE:
         return "VERIFY_IDENTITY"
     return "PREFERRED"
+
+
+def url_fields(url: str) -> dict[str, Any]:
+    """The fields a database URL sets (only those it names; the rest keep their defaults)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb", "mysql+mysqlconnector"):
+        raise ConfigError(
+            f"database URL must start with mysql:// (got {parts.scheme or 'none'}://)"
+        )
+    if parts.fragment or "@" in parts.path or "@" in parts.query:
+        raise ConfigError(f"the database URL does not parse: {PERCENT_ENCODE}")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    known = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_mode", "time_zone"}
+    known |= {"ssl_verify_identity", "ssl_disabled", *TIMEOUTS}
+    if unknown := set(query) - known:
+        raise ConfigError(f"unknown database URL parameter(s): {', '.join(sorted(unknown))}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"the database URL has an invalid port: {PERCENT_ENCODE}") from None
+    fields: dict[str, Any] = {
+        "host": parts.hostname,
+        "port": port,
+        "user": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "database": unquote(parts.path.lstrip("/")) or None,
+        "unix_socket": query.get("unix_socket"),
+        "ssl_ca": query.get("ssl_ca"),
+        "ssl_cert": query.get("ssl_cert"),
+        "ssl_key": query.get("ssl_key"),
+        "time_zone": query.get("time_zone"),
+        **_timeouts(query),
+    }
+    mode = _ssl_mode(query)
+    if mode != "PREFERRED":
+        fields["ssl_mode"] = mode
+    return {k: v for k, v in fields.items() if v is not None}

@@ -89,6 +89,7 @@ def abandon_stale(conn: MySQLConnectionAbstract, key: str) -> int:
         (key_hash(key),),
     )
     stale = [int(i) for (i,) in cur.fetchall() if not _lock_held(cur, int(i))]
+    conn.commit()
     for ledger_id in stale:
         cur.execute(
             f"UPDATE {LEDGER_TABLE} SET status = 'abandoned', finished_at = NOW(6), error = %s "
@@ -103,6 +104,15 @@ def abandon_stale(conn: MySQLConnectionAbstract, key: str) -> int:
 def _lock_held(cur: Any, ledger_id: int) -> bool:
     cur.execute("SELECT IS_USED_LOCK(%s)", (lock_name(ledger_id),))
     return cur.fetchone()[0] is not None
+
+
+def lock_held(conn: MySQLConnectionAbstract, ledger_id: int) -> bool:
+    """Whether an attempt's connection still lives (it holds its named lock)."""
+    cur: Any = conn.cursor()
+    try:
+        return _lock_held(cur, ledger_id)
+    finally:
+        cur.close()
 
 
 def start(conn: MySQLConnectionAbstract, source: SourceIdentity) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import mysql.connector
 import polars as pl
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
@@ -13,6 +16,7 @@ from loader.mysql import sql
 from loader.mysql.config import DbConfig
 from loader.mysql.connection import connect
 from loader.parse.numbers import DECIMAL
+from loader.sources import key_hash
 
 SCHEMA: dict[str, Any] = {
     "d_trade": pl.Date,
@@ -26,16 +30,55 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _frame(
-    conn: MySQLConnectionAbstract, statement: str, params: tuple[object, ...]
-) -> pl.DataFrame:
+COLUMNS = list(SCHEMA)
+
+
+def rows_by_ticker(
+    conn: MySQLConnectionAbstract, ticker: str, start: date | None = None, end: date | None = None
+) -> Generator[tuple[Any, ...], None, None]:
+    """Every row of one ticker, optionally between two trade dates (inclusive), in key order,
+    as the database returns them (decimals exact): read as they come, never all held."""
+    params: tuple[object, ...] = (ticker, *(d for d in (start, end) if d is not None))
+    yield from _rows(conn, sql.select_by_ticker(start is not None, end is not None), params)
+
+
+def rows_by_source(conn: MySQLConnectionAbstract, key: str) -> Generator[tuple[Any, ...], None, None]:
+    """Every row whose last change came from the source ``key``, in key order.
+
+    The ledger knows the trade dates the source's loads touched: only those days of the
+    primary key are read. Loads recorded before those days were (migration 003) leave no
+    choice but a scan of the table.
+    """
     cur: Any = conn.cursor()
-    cur.execute(statement, params)
-    rows = cur.fetchall()
+    hashed = key_hash(key)
+    cur.execute(sql.SOURCE_LOADS_WITHOUT_DAYS, (hashed,))
+    (undated,) = cur.fetchone()
+    cur.execute(sql.SOURCE_DAYS, (hashed,))
+    days = [d for (d,) in cur.fetchall()]
     cur.close()
-    conn.commit()  # end the read's snapshot
-    columns = list(SCHEMA)
-    data = {c: [row[i] for row in rows] for i, c in enumerate(columns)}
+    if undated:
+        yield from _rows(conn, sql.SELECT_BY_SOURCE, (key,))
+    elif days:
+        yield from _rows(conn, sql.select_by_source_days(len(days)), (*days, key))
+
+
+def _rows(
+    conn: MySQLConnectionAbstract, statement: str, params: tuple[object, ...]
+) -> Generator[tuple[Any, ...], None, None]:
+    cur: Any = conn.cursor()
+    try:
+        cur.execute(statement, params)
+        while batch := cur.fetchmany(10_000):
+            yield from batch
+    finally:
+        with contextlib.suppress(mysql.connector.Error):
+            cur.close()
+            conn.commit()  # end the read's snapshot
+
+
+def _frame(rows: Iterator[tuple[Any, ...]]) -> pl.DataFrame:
+    held = list(rows)
+    data = {c: [row[i] for row in held] for i, c in enumerate(COLUMNS)}
     data["value_numeric"] = [v if v is None else Decimal(v) for v in data["value_numeric"]]
     return pl.DataFrame(data, schema=SCHEMA)
 
@@ -59,8 +102,7 @@ def get_by_ticker(
     """Every row of one ticker, optionally between two trade dates (inclusive), in key order."""
     connection, own = _with_connection(config, conn)
     try:
-        params: tuple[object, ...] = (ticker, *(d for d in (start, end) if d is not None))
-        return _frame(connection, sql.select_by_ticker(start is not None, end is not None), params)
+        return _frame(rows_by_ticker(connection, ticker, start, end))
     finally:
         if own:
             connection.close()
@@ -72,7 +114,7 @@ def get_by_source(
     """Every row whose last change came from the source ``key``, in key order."""
     connection, own = _with_connection(config, conn)
     try:
-        return _frame(connection, sql.SELECT_BY_SOURCE, (key,))
+        return _frame(rows_by_source(connection, key))
     finally:
         if own:
             connection.close()

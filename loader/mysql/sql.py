@@ -146,3 +146,24 @@ SELECT_BY_SOURCE = (
     f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE s3_source_key = %s "
     "ORDER BY d_trade, stock, ticker, col_code"
 )
+"""Every row a source wrote last, found by a scan of fund_data (loads before migration 003
+recorded no trade dates)."""
+
+SOURCE_DAYS = (
+    "SELECT DISTINCT d.d_trade FROM fund_data_load_days d JOIN fund_data_loads l "
+    "ON l.id = d.load_id WHERE l.source_key_hash = %s AND l.status = 'loaded' ORDER BY 1"
+)
+SOURCE_LOADS_WITHOUT_DAYS = (
+    "SELECT COUNT(*) FROM fund_data_loads l WHERE l.source_key_hash = %s AND l.status = "
+    "'loaded' AND NOT EXISTS (SELECT 1 FROM fund_data_load_days d WHERE d.load_id = l.id)"
+)
+
+
+def select_by_source_days(days: int) -> str:
+    """Every row a source wrote last, on the trade dates its loads touched: a range of the
+    primary key per day instead of a scan (docs/mysql.md has the figures)."""
+    marks = ", ".join(["%s"] * days)
+    return (
+        f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE d_trade IN ({marks}) "
+        "AND s3_source_key = %s ORDER BY d_trade, stock, ticker, col_code"
+    )

@@ -35,6 +35,7 @@ from loader.parse.raw import (
     READ_BLOCK,
     Source,
     line_of_offset,
+    not_a_csv,
     open_raw,
     source_name,
     uncompressed_blocks,
@@ -240,6 +241,8 @@ def _first_pass(
         if spool is not None:
             spool.write(block)
         if index == 0:
+            if what := not_a_csv(block):
+                raise FileRejected(name, "decode", [RowError(None, None, what)])
             bom_enc = next((e for b, e in BOMS if block.startswith(b)), None)
             if bom_enc is not None and bom_enc.startswith("utf-16"):
                 detect = check_nul_bytes = False

@@ -64,6 +64,21 @@ def uncompressed_blocks(name: str, raw: BinaryIO, limit: int | None = None) -> I
         ) from None
 
 
+def not_a_csv(head: bytes) -> str | None:
+    """What a file is when its first bytes say it is no text export (to say what to do)."""
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head[: 1 << 16]:
+            return "this is an Excel workbook (xlsx), not a CSV: export the sheet as CSV"
+        return "this is a zip archive, not a CSV: unzip it (or compress exports with gzip)"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "this is an old Excel workbook (xls), not a CSV: export the sheet as CSV"
+    if head.startswith(b"PAR1"):
+        return "this is a Parquet file, not a CSV: export the data as CSV"
+    if head.startswith(b"%PDF"):
+        return "this is a PDF document, not a CSV export"
+    return None
+
+
 def _check_size(name: str, produced: int, limit: int | None) -> None:
     if limit is not None and produced > limit:
         reason = (

@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import IO, Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
 NAMESPACE = "FundDataSync"
@@ -44,6 +45,28 @@ STATUS_METRICS = {
 }
 
 
+LOG_FORMATS = ("json", "text")
+_NOT_FIELDS = {"level", "location", "message", "timestamp", "service"}
+
+
+def text_line(record: Any) -> str:
+    """One log record as a line a person reads: time, level, message, then key=value fields
+    (the load report shortened to what matters)."""
+    fields = {k: v for k, v in record.items() if k not in _NOT_FIELDS}
+    report = fields.pop("load_report", None)
+    if isinstance(report, dict):
+        fields = {
+            **{k: report.get(k) for k in ("status", "rows_read", "inserted", "updated")},
+            "seconds": report.get("seconds"),
+            **fields,
+        }
+        if report.get("errors"):
+            fields["error"] = report["errors"][0].get("reason")
+    rest = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, [], {}))
+    stamp = str(record.get("timestamp", ""))[:19]
+    return f"{stamp} {record.get('level', ''):<7} {record.get('message', '')}  {rest}".rstrip()
+
+
 class Telemetry:
     """The logger, the metrics and the tracer of one process, shared by every message."""
 
@@ -55,6 +78,7 @@ class Telemetry:
         metrics: bool = True,
         tracing: bool | None = None,
         level: str | None = None,
+        log_format: str = "json",
     ) -> None:
         self.logger = Logger(service=service, stream=stream or sys.stdout, level=level)
         # Powertools shares one logging.Logger per service name and configures it
@@ -64,6 +88,15 @@ class Telemetry:
             handler.setStream(stream or sys.stdout)
         if level:
             self.logger.setLevel(level)
+        if log_format not in LOG_FORMATS:
+            raise ValueError(f"log format {log_format!r}: use one of {', '.join(LOG_FORMATS)}")
+        if isinstance(handler, logging.Handler) and handler.formatter is not None:
+            json_formatter = getattr(handler, "_fundsync_json", handler.formatter)
+            handler._fundsync_json = json_formatter  # type: ignore[attr-defined]
+            if log_format == "text":
+                handler.setFormatter(LambdaPowertoolsFormatter(json_serializer=text_line))
+            else:
+                handler.setFormatter(json_formatter)
         self.metrics: Metrics | None = (
             Metrics(namespace=namespace, service=service) if metrics else None
         )

@@ -167,6 +167,8 @@ class Worker:
             dead_letter_queue=self.pipeline.settings.dlq_url,
         )
         while not self.stopping:
+            if self.until_empty and self.summary.messages and self._queue_empty():
+                break  # not one more long poll once the queue is drained
             messages = self._receive()
             if not messages:
                 if self.until_empty and self._queue_empty():
