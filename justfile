@@ -56,6 +56,11 @@ infra-plan ENV="dev" *ARGS:
     cd infra/terraform/environments/{{ENV}} && terraform show -json plan.bin > plan.json
     .venv/bin/python infra/check_plan.py infra/terraform/environments/{{ENV}}/plan.json
 
+# offline: formatted, validated and planned with no credentials (the provider mirror), then
+# the policy check; nothing is applied
+infra-plan-offline ENV="dev":
+    infra/plan_offline.sh {{ENV}}
+
 # apply the plan that infra-plan made and checked (nothing else)
 infra-apply ENV="dev":
     .venv/bin/python infra/check_plan.py infra/terraform/environments/{{ENV}}/plan.json

@@ -142,10 +142,18 @@ def test_each_environment_validates(tf_env, tmp_path, environment):
 
 @pytest.fixture(scope="module")
 def dev_plan(tf_env, tmp_path_factory) -> dict:
-    root = copy_terraform(tmp_path_factory.mktemp("dev")) / "environments" / "dev"
-    (root / "provider_override.tf").write_text(OFFLINE_PROVIDER)
-    (root / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
-    return plan_json(tf_env, root)
+    """The dev plan, made by the documented offline command (infra/plan_offline.sh)."""
+    out = tmp_path_factory.mktemp("dev") / "plan.json"
+    run = subprocess.run(
+        ["bash", str(ROOT / "infra" / "plan_offline.sh"), "dev", str(out)],
+        env={**tf_env, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "policies pass" in run.stdout
+    return json.loads(out.read_text())
 
 
 def test_the_dev_plan_passes_every_policy(dev_plan, tmp_path):
@@ -343,3 +351,38 @@ def test_the_applied_wiring_delivers_a_file_to_the_table(tf_env, tmp_path, aws_e
         ("ST", "Open", key),
     ]
     assert query(db, "SELECT source_key, status FROM fund_data_loads") == [(key, "loaded")]
+
+
+def _queue(name: str, **after) -> dict:
+    return {
+        "address": f"aws_sqs_queue.{name}",
+        "type": "aws_sqs_queue",
+        "change": {
+            "actions": ["create"],
+            "after": {
+                "name": name,
+                "visibility_timeout_seconds": 300,
+                "sqs_managed_sse_enabled": True,
+                "message_retention_seconds": 345600,
+                **after,
+            },
+        },
+    }
+
+
+def test_policy_messages_name_the_queue_and_a_dead_letter_queue_is_not_flagged():
+    from infra.check_plan import evaluate
+
+    plan = {
+        "resource_changes": [
+            _queue("lonely-dev"),
+            _queue("parked-dev", redrive_allow_policy='{"redrivePermission": "allowAll"}'),
+        ]
+    }
+    deny, _ = evaluate(plan)
+    without = [m for m in deny if m.startswith("[queue-without-dlq]")]
+    assert without == [
+        '[queue-without-dlq] aws_sqs_queue.lonely-dev: queue "lonely-dev" has no dead-letter '
+        "queue (redrive_policy)"
+    ]
+    assert not any("%q" in m for m in deny)

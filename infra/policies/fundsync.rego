@@ -35,6 +35,20 @@ is_dead_letter_queue(q) if {
 	endswith(arn, concat("", [":", q.change.after.name]))
 }
 
+# A queue that allows others to redrive into it (its own redrive_allow_policy, or one set
+# by an aws_sqs_queue_redrive_allow_policy) is a dead-letter queue too.
+is_dead_letter_queue(q) if {
+	is_string(q.change.after.redrive_allow_policy)
+	q.change.after.redrive_allow_policy != ""
+}
+
+is_dead_letter_queue(q) if {
+	some r in resources
+	r.type == "aws_sqs_queue_redrive_allow_policy"
+	is_string(r.change.after.queue_url)
+	endswith(r.change.after.queue_url, concat("", ["/", q.change.after.name]))
+}
+
 has_redrive(q) if {
 	is_string(q.change.after.redrive_policy)
 	q.change.after.redrive_policy != ""
@@ -48,7 +62,7 @@ deny contains msg if {
 	some q in queues
 	not is_dead_letter_queue(q)
 	not has_redrive(q)
-	msg := sprintf("[queue-without-dlq] %s: queue %q has no dead-letter queue (redrive_policy)", [q.address, q.change.after.name])
+	msg := sprintf("[queue-without-dlq] %s: queue \"%s\" has no dead-letter queue (redrive_policy)", [q.address, q.change.after.name])
 }
 
 deny contains msg if {
@@ -67,7 +81,7 @@ encrypted(q) if {
 deny contains msg if {
 	some q in queues
 	not encrypted(q)
-	msg := sprintf("[queue-not-encrypted] %s: queue %q has neither SQS-managed nor KMS encryption", [q.address, q.change.after.name])
+	msg := sprintf("[queue-not-encrypted] %s: queue \"%s\" has neither SQS-managed nor KMS encryption", [q.address, q.change.after.name])
 }
 
 warn contains msg if {
@@ -115,7 +129,7 @@ deny contains msg if {
 	name := r.change.after[field]
 	is_string(name)
 	not has_env_suffix(name)
-	msg := sprintf("[name-without-environment] %s: %q does not end with -dev, -staging or -prod", [r.address, name])
+	msg := sprintf("[name-without-environment] %s: \"%s\" does not end with -dev, -staging or -prod", [r.address, name])
 }
 
 # -- Lambda -------------------------------------------------------------------------
