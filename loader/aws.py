@@ -37,7 +37,13 @@ def client(service: str, region: str | None = None) -> Any:
     )
     with _lock:  # boto3's default session is not thread-safe while it creates clients
         try:
-            return boto3.session.Session().client(service, region_name=region, config=config)
+            session = boto3.session.Session()
+            if not (region or session.region_name):  # unset or set empty: botocore would
+                # build "https://sqs..amazonaws.com" and fail later with a puzzling message
+                raise ConfigError("no AWS region: give --region or set AWS_REGION")
+            return session.client(service, region_name=region or None, config=config)
+        except ConfigError:
+            raise
         except Exception as error:  # no region, an unknown profile: say what to set
             raise classify(error, f"an AWS {service} client") from None
 

@@ -77,7 +77,7 @@ def _unexpected(error: Exception, verbose: bool) -> int:
     classified = aws.classify(error, "AWS")  # botocore's errors: what to set, one line
     if classified is not error:
         print(f"fundsync: {first_line(classified)}", file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_USAGE if isinstance(classified, ConfigError) else EXIT_REJECTED
     if verbose:
         traceback.print_exc()
     print(

@@ -131,15 +131,19 @@ def aws_options(parser: argparse.ArgumentParser) -> None:
 
 def apply_aws_options(args: argparse.Namespace) -> None:
     """Hand ``--region``, ``--profile`` and ``--endpoint-url`` to boto3 (through its own
-    environment variables, read when the clients are made)."""
+    environment variables, read when the clients are made). A variable set empty counts as
+    unset, as in a shell: botocore would read ``AWS_PROFILE=`` as a profile named ''."""
     for flag, names in (
         ("region", ("AWS_REGION", "AWS_DEFAULT_REGION")),
         ("profile", ("AWS_PROFILE",)),
         ("endpoint_url", ("AWS_ENDPOINT_URL",)),
     ):
-        if value := getattr(args, flag, None):
-            for name in names:
+        value = getattr(args, flag, None)
+        for name in names:
+            if value:
                 os.environ[name] = value
+            elif os.environ.get(name) == "":
+                del os.environ[name]
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:

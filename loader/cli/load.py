@@ -111,7 +111,8 @@ def reach(session: Session) -> None:
         session.connection()
     except DatabaseError as error:
         reason = str(error).removeprefix(f"database error {error.errno}: ")
-        if "timed out" in reason.lower() or "timeout" in reason.lower():
+        lowered = reason.lower()
+        if "timed out" in lowered or "timeout" in lowered or "lost connection" in lowered:
             reason = (
                 f"it accepted the connection but did not answer within "
                 f"{config.connect_timeout} s (connect_timeout)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 from datetime import date, datetime
@@ -261,10 +262,34 @@ def _write(rows: Any, columns: list[str], form: str) -> int:
                              ensure_ascii=False))  # fmt: skip
             count += 1
     else:
-        print("  ".join(columns))
-        for row in rows:
-            print("  ".join(_text(v) or "NULL" for v in row))
-            count += 1
+        count = _table(rows, columns)
+    return count
+
+
+TABLE_SAMPLE = 1_000
+"""Rows read before a table's column widths are fixed: the output still streams."""
+
+
+def _table(rows: Any, columns: list[str]) -> int:
+    """Aligned columns, the numbers right-aligned; widths from the first rows, so that a
+    million rows stream out without being held (a longer value later just pushes its line)."""
+    first = [[_text(v) or "NULL" for v in row] for row in itertools.islice(rows, TABLE_SAMPLE)]
+    widths = [max([len(c), *(len(r[i]) for r in first)]) for i, c in enumerate(columns)]
+    right = {i for i, c in enumerate(columns) if c == "value_numeric"}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ).rstrip()
+
+    print(line(columns))
+    for cells in first:
+        print(line(cells))
+    count = len(first)
+    for row in rows:
+        print(line([_text(v) or "NULL" for v in row]))
+        count += 1
     return count
 
 
@@ -273,12 +298,14 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    return str(value)  # a Decimal as the database wrote it: every digit of DECIMAL(38,12)
+    if isinstance(value, Decimal):  # as the database wrote it, every digit of DECIMAL(38,12):
+        return format(value, "f")  # str() would print 0.000000000001 as 1E-12
+    return str(value)
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)  # exact, never a float
+        return format(value, "f")  # exact, never a float, never an exponent
     if isinstance(value, date | datetime):
         return value.isoformat()
     raise TypeError(type(value).__name__)

@@ -42,7 +42,9 @@ def rows_by_ticker(
     yield from _rows(conn, sql.select_by_ticker(start is not None, end is not None), params)
 
 
-def rows_by_source(conn: MySQLConnectionAbstract, key: str) -> Generator[tuple[Any, ...], None, None]:
+def rows_by_source(
+    conn: MySQLConnectionAbstract, key: str
+) -> Generator[tuple[Any, ...], None, None]:
     """Every row whose last change came from the source ``key``, in key order.
 
     The ledger knows the trade dates the source's loads touched: only those days of the
