@@ -125,6 +125,20 @@ def test_a_broken_export_ends_in_the_dlq_with_its_reason(wired, db):
     assert lake.receive() == []
 
 
+def test_dlq_inspect_keeps_a_rejections_lines_under_its_error(wired, db):
+    lake, env = wired
+    two = csv_bytes("2025-12-09,KF,,NAV,10.1", "2025-12-09,KF,KF-A,BID,1.0", "x,KF,KF-A,ASK,1")
+    lake.put("2025-12-09/two.csv", two)
+    run_worker(lake, env)
+    inspected = fundsync("dlq", "inspect", "--dlq-url", lake.dlq_url, env=env)
+    assert inspected.returncode == 0, inspected.stderr
+    lines = inspected.stdout.splitlines()
+    [at] = [i for i, line in enumerate(lines) if line.startswith("    error:  FileRejected")]
+    located = [line for line in lines[at + 1 :] if line.startswith("            line ")]
+    assert len(located) == 2, inspected.stdout
+    assert "line 2, column 'ticker'" in located[0] and "line 4, column 'd_trade'" in located[1]
+
+
 def test_dlq_replay_and_drop_act_only_on_the_chosen_messages(wired, db):
     lake, env = wired
     bad = lake.put("2025-12-09/broken.csv", BROKEN)
