@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mysql.connector
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
@@ -155,6 +157,7 @@ def machine(admin: DbConfig) -> str:
     cur: Any = conn.cursor()
     cur.execute("SELECT VERSION()")
     version = cur.fetchone()[0]
+    settings = server_settings(cur)
     conn.close()
     cpu = platform.processor() or platform.machine()
     try:
@@ -165,7 +168,37 @@ def machine(admin: DbConfig) -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, MariaDB {version}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"MariaDB {version} ({settings})"
+    )
+
+
+SERVER_SETTINGS = (
+    "innodb_buffer_pool_size",
+    "innodb_log_file_size",
+    "innodb_flush_log_at_trx_commit",
+    "innodb_doublewrite",
+    "innodb_change_buffering",
+)
+"""The server settings a load's speed depends on most (the redo log above all: a small one
+throttles loads into a table that already holds data), printed with every result."""
+
+
+def server_settings(cur: Any) -> str:
+    parts = []
+    for name in SERVER_SETTINGS:
+        try:
+            cur.execute(f"SELECT @@{name}")
+            value = cur.fetchone()[0]
+        except (
+            mysql.connector.Error
+        ):  # a variable this server lacks (MySQL 8.0.30+ renamed the log)
+            continue
+        if isinstance(value, int) and value >= 2**20:
+            value = f"{value // 2**20}M"
+        parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def main() -> int:

@@ -94,3 +94,18 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
     table = (out / "compare.md").read_text()
     assert "**WRONG**" in table and "| a fresh day | fund-data-sync load |" in table
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "innodb_log_file_size=" in record["machine"]  # the settings that move the figures
+
+
+@pytest.mark.db
+def test_the_machine_line_names_the_servers_settings(db):
+    from bench.compare import machine
+
+    line = machine(db)
+    for name in (
+        "innodb_buffer_pool_size=",
+        "innodb_log_file_size=",
+        "innodb_flush_log_at_trx_commit=",
+    ):
+        assert name in line, line
+    assert "MariaDB " in line
