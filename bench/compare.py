@@ -382,12 +382,23 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PANELS = (
+    ("rows_per_second", "rows per second (higher is better)", "{:,.0f}"),
+    ("x_ceiling", "time as a multiple of the ceiling (lower is better)", "{:.2f}x"),
+    ("peak_rss_mb", "peak memory, MB (lower is better)", "{:,.0f}"),
+)
+
+
 def chart(record: dict[str, Any], target: Path) -> None:
+    """Three panels side by side, one bar per tool and scenario in each: rows per second,
+    the time as a multiple of the ceiling, and peak memory. Each axis fits its own data
+    (with room for the labels); a wrong load is hatched, and the legend says so."""
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     results = record["results"]
     scenarios = list(dict.fromkeys(r["scenario_title"] for r in results))
@@ -398,39 +409,60 @@ def chart(record: dict[str, Any], target: Path) -> None:
         "rowwise": "#c77c02",
         "awswrangler": "#2a5ea8",
     }
-    fig, ax = plt.subplots(figsize=(11, 1.2 + 1.1 * len(scenarios) * len(tools) / 2))
+    rows_of = {(r["scenario_title"], r["tool"]): r for r in results}
     height = 0.8 / len(tools)
-    for i, scenario in enumerate(scenarios):
-        for j, tool in enumerate(tools):
-            row = next(
-                (r for r in results if r["scenario_title"] == scenario and r["tool"] == tool), None
+    fig, axes = plt.subplots(
+        1,
+        len(PANELS),
+        sharey=True,
+        figsize=(15, 1.6 + 0.42 * len(scenarios) * len(tools)),
+        gridspec_kw={"width_ratios": [1.25, 1, 1]},
+    )
+    for ax, (field, title, form) in zip(axes, PANELS, strict=True):
+        top = max(r[field] for r in results)
+        for i, scenario in enumerate(scenarios):
+            for j, tool in enumerate(tools):
+                row = rows_of.get((scenario, tool))
+                if row is None:
+                    continue
+                y = i + j * height
+                ax.barh(
+                    y,
+                    row[field],
+                    height=height * 0.9,
+                    color=colours.get(tool, "#555"),
+                    hatch="//" if not row["exact"] else None,
+                    edgecolor="white" if row["exact"] else "#b00020",
+                )
+                note = " " + form.format(row[field])
+                if field == "rows_per_second" and not row["exact"]:
+                    wrong = row["differing"] + row["missing"] + row["extra"]
+                    note += f"  WRONG: {wrong:,} rows"
+                ax.text(row[field], y, note, va="center", fontsize=7.5)
+        room = 1.45 if field == "rows_per_second" else 1.3
+        ax.set_xlim(0, top * room)
+        ax.set_title(title, fontsize=9.5)
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(
+                lambda x, _, f=field: f"{x:.0f}x" if f == "x_ceiling" else f"{x:,.0f}"
             )
-            if row is None:
-                continue
-            y = i + j * height
-            ax.barh(
-                y,
-                row["rows_per_second"],
-                height=height * 0.9,
-                color=colours.get(tool, "#555"),
-                hatch="//" if not row["exact"] else None,
-                edgecolor="white" if row["exact"] else "#b00020",
-                label=LABELS[tool] if i == 0 else None,
-            )
-            note = f" {row['rows_per_second']:,}/s, {row['x_ceiling']:.2f}x ceiling"
-            if not row["exact"]:
-                note += f"  WRONG: {row['differing'] + row['missing'] + row['extra']:,} rows"
-            ax.text(row["rows_per_second"], y, note, va="center", fontsize=8)
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(scenarios))])
-    ax.set_yticklabels(scenarios)
-    ax.invert_yaxis()
-    ax.set_xlabel("rows per second (hatched = wrong values)")
-    ax.set_title(f"Loading {record['rows']:,} rows into fund_data, one server", fontsize=11)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlim(0, max(r["rows_per_second"] for r in results) * 1.75)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
-    fig.text(0.01, 0.01, record["machine"], fontsize=7, color="#555")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+        )
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[0].set_yticks([i + 0.4 - height / 2 for i in range(len(scenarios))])
+    axes[0].set_yticklabels(scenarios)
+    axes[0].invert_yaxis()
+    handles = [Patch(facecolor=colours.get(t, "#555"), edgecolor="white", label=LABELS[t])
+               for t in tools]  # fmt: skip
+    handles.append(
+        Patch(facecolor="white", edgecolor="#b00020", hatch="//",
+              label="hatched, red edge: the table then held wrong values")
+    )  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"Loading {record['rows']:,} rows into fund_data, one server", fontsize=11)
+    fig.text(0.01, 0.005, record["machine"], fontsize=6.5, color="#555")
+    fig.tight_layout(rect=(0, 0.1, 1, 0.97))
     fig.savefig(target, dpi=110)
     plt.close(fig)
 
