@@ -12,6 +12,8 @@ import pytest
 from loader.devtools.samples import ExportSpec, write_export
 from tests.conftest import csv_bytes
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def fundsync(
     *args: str, cwd: Path | None = None, env: dict | None = None
@@ -146,6 +148,36 @@ def test_demo_runs_the_pipeline_end_to_end_and_again(tmp_path, db):
         [(0,)], [(1,)])  # fmt: skip
     if query(db, "SHOW TABLES LIKE 'fund_data'"):
         assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]
+    _the_readmes_python_example_returns_rows(db)
+
+
+def _the_readmes_python_example_returns_rows(db):
+    """The README's read-back example, run as written against the demo's database."""
+    import contextlib
+    import io
+    import re
+
+    from tests.test_cli_db import plain_url
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "get_by_source" in b]
+    assert len(blocks) == 1, "the README has one read-back example"
+    url = plain_url(db.with_database("fundsync_demo"))
+    namespace: dict[str, object] = {}
+    saved = os.environ.get("FUNDSYNC_DB_URL")
+    os.environ["FUNDSYNC_DB_URL"] = url
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            exec(compile(blocks[0], "README.md", "exec"), namespace)
+    finally:
+        if saved is None:
+            del os.environ["FUNDSYNC_DB_URL"]
+        else:
+            os.environ["FUNDSYNC_DB_URL"] = saved
+    frame, corrected = namespace["frame"], namespace["corrected"]
+    assert frame.height > 0 and corrected.height > 0  # type: ignore[attr-defined]
+    assert set(corrected["s3_source_key"]) == {namespace["key"]}  # type: ignore[index]
+    assert printed.getvalue().split() == [str(frame.height), str(corrected.height)]  # type: ignore[attr-defined]
 
 
 def test_generate_starts_where_told(tmp_path):
