@@ -44,6 +44,10 @@ bench-backfill *ARGS:
 bench-staging *ARGS:
     .venv/bin/python bench/staging_ab.py {{ARGS}}
 
+# reading back from a 10M-row fund_data: get_by_source by key range vs scan vs an index, get_by_ticker
+bench-read *ARGS:
+    .venv/bin/python bench/read_bench.py {{ARGS}}
+
 # Lambda image: cold import and first invocation in fresh processes, installed size
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
