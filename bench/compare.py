@@ -1,23 +1,31 @@
 """fund-data-sync side by side with what a user would otherwise use, and with the ceiling.
 
-    python bench/compare.py [--rows 1000000] [--big] [--db URL] [--tools ...] [--scenarios ...]
+    python bench/compare.py [--rows 1000000] [--big] [--history-days 25] [--repeat 3]
+                            [--db URL] [--tools ...] [--scenarios ...] [--no-empty]
 
-One run, one server (a throwaway MariaDB unless --db), each tool in a fresh
-fund_data and in a process of its own:
+One server (a throwaway MariaDB unless --db, set up as SERVER_OPTIONS says), each tool in
+a process of its own:
 
   fundsync     fund-data-sync `load`
   rowwise      the original design: csv + Decimal per row, executemany of 1,000-row
                INSERT ... ON DUPLICATE KEY UPDATE batches
   awswrangler  pandas.read_csv + awswrangler.mysql.to_sql(mode="upsert_duplicate_key",
                chunksize=1000)
-  ceiling      raw LOAD DATA LOCAL INFILE of the already-clean rows into an empty fund_data
+  ceiling      raw LOAD DATA LOCAL INFILE of the already-clean, key-ordered rows into the
+               same table shape
 
-Scenarios: a fresh day; the identical file reloaded under a new name; the file with 1%
-of its values changed (the reloads start from the day already in fund_data, put there
-untimed). After each run the table is compared with the expected rows computed by an
-independent reference (bench/reference.py): exact decimals, exact text. A tool that
-loses values is marked so. Writes bench/results/compare.{json,md,png}. Nothing is
-asserted: the figures are for people.
+The production shape first: every tool has a fund_data of its own that already holds
+--history-days days of --history-rows rows (25 x 200k = 5M; --big: 50 days and a
+10M-row day), loaded untimed. Scenarios: a fresh day; the identical file under a new
+name; the day with 1% of its values changed (the reloads start from the day already in
+fund_data, put back untimed before each run); a corrected day inside the history (1% of
+a history day's values changed). Then, as a secondary table, the same into an empty
+fund_data (--no-empty skips it). The tools alternate within each of --repeat
+repetitions; the median and the best are reported. After each run the trade date is
+compared row by row with the expected rows computed by an independent reference
+(bench/reference.py), exact decimals and exact text, and the rest of the table counted.
+Writes bench/results/compare.{json,md,png}. Nothing is asserted: the figures are for
+people.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +70,7 @@ SCENARIOS = {
     "fresh": ("a fresh day", "raw/sql_server/fund_data/2025-12-09/day.csv"),
     "reload": ("identical file, new name", "raw/sql_server/fund_data/2025-12-09/day-copy.csv"),
     "changed": ("1% of values changed", "raw/sql_server/fund_data/2025-12-09/day-fix.csv"),
+    "middle": ("a corrected day inside the history", "raw/sql_server/fund_data/middle-fix.csv"),
 }
 PEERS_PYTHON = HERE / "peers" / ".venv" / "bin" / "python"
 
@@ -85,20 +97,25 @@ def load_clean(config: DbConfig, clean: Path, key: str) -> None:
     conn.close()
 
 
-def compare(config: DbConfig, expected: DbConfig) -> dict[str, int]:
-    """Rows missing, extra and differing (exact decimal, exact text) against the expected table."""
+def compare(config: DbConfig, expected: DbConfig, day: date | None = None) -> dict[str, int]:
+    """Rows missing, extra and differing (exact decimal, exact text) against the expected table
+    (with ``day``: on that trade date only)."""
     mine, theirs = f"{config.database}.fund_data", f"{expected.database}.fund_data"
     keys = "USING (d_trade, stock, ticker, col_code)"
     same = "f.value_numeric <=> e.value_numeric AND BINARY f.value_text <=> BINARY e.value_text"
+    on_e = on_f = ""
+    params: tuple[object, ...] = ()
+    if day is not None:
+        on_e, on_f, params = " AND e.d_trade = %s", " AND f.d_trade = %s", (day,)
     conn = connect(config)
     cur: Any = conn.cursor()
     out = {}
     for name, statement in {
-        "missing": f"SELECT COUNT(*) FROM {theirs} e LEFT JOIN {mine} f {keys} WHERE f.d_trade IS NULL",
-        "extra": f"SELECT COUNT(*) FROM {mine} f LEFT JOIN {theirs} e {keys} WHERE e.d_trade IS NULL",
-        "differing": f"SELECT COUNT(*) FROM {mine} f JOIN {theirs} e {keys} WHERE NOT ({same})",
+        "missing": f"SELECT COUNT(*) FROM {theirs} e LEFT JOIN {mine} f {keys} WHERE f.d_trade IS NULL{on_e}",
+        "extra": f"SELECT COUNT(*) FROM {mine} f LEFT JOIN {theirs} e {keys} WHERE e.d_trade IS NULL{on_f}",
+        "differing": f"SELECT COUNT(*) FROM {mine} f JOIN {theirs} e {keys} WHERE NOT ({same}){on_f}",
     }.items():
-        cur.execute(statement)
+        cur.execute(statement, params)
         out[name] = int(cur.fetchone()[0])
     conn.commit()
     conn.close()
@@ -201,19 +218,48 @@ def server_settings(cur: Any) -> str:
     return ", ".join(parts)
 
 
+SERVER_OPTIONS = (
+    "--innodb-buffer-pool-size=2G",
+    "--innodb-log-file-size=1G",
+    "--innodb-flush-log-at-trx-commit=1",
+    "--innodb-doublewrite=0",
+)
+"""The throwaway server, made to resemble a production writer as far as one machine can
+(docs/benchmarks.md says what still differs): a buffer pool that holds the working set, a
+redo log that does not throttle a 1M-row transaction, durable commits, and no doublewrite
+buffer (Aurora's storage has none)."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--big", action="store_true", help="10,000,000 rows")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the day loaded")
+    parser.add_argument(
+        "--big", action="store_true", help="a 10,000,000-row day on 50 days of history"
+    )
     parser.add_argument("--seed", type=int, default=20251209)
     parser.add_argument(
         "--db", help="an admin URL of the server to use (default: a throwaway MariaDB)"
     )
     parser.add_argument("--tools", nargs="+", default=TOOLS, choices=TOOLS)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        help="days already in fund_data before each run (25; --big: 50; 0: only the "
+        "empty-table runs)",
+    )
+    parser.add_argument(
+        "--history-rows", type=int, default=200_000, help="rows per day of history (200,000)"
+    )
+    parser.add_argument(
+        "--no-empty", action="store_true", help="skip the secondary runs into an empty table"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where the results go")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per tool and scenario; the best counts (1)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="repetitions; the tools alternate within each; best and median reported (3)",
     )
     parser.add_argument(
         "--settle",
@@ -231,6 +277,7 @@ def main() -> int:
         chart(record, args.replot.parent / "compare.png")
         return 0
     rows = 10_000_000 if args.big else args.rows
+    history_days = args.history_days if args.history_days is not None else 50 if args.big else 25
     tools = [t for t in TOOLS if t in args.tools]
 
     data = HERE / "data"
@@ -240,44 +287,41 @@ def main() -> int:
         print(f"generating {export.name} ...", flush=True)
         write_export(export, ExportSpec(rows=rows, seed=args.seed))
     changed = changed_copy(export, data / f"compare_{rows}_{args.seed}_changed.csv")
-    inputs = {"fresh": export, "reload": export, "changed": changed}
+    history = history_exports(data, history_days, args.history_rows, args.seed)
 
-    server = None if args.db else ThrowawayServer().start()
+    server = None if args.db else ThrowawayServer(options=SERVER_OPTIONS).start()
     admin = DbConfig.from_url(args.db or server.url)  # type: ignore[union-attr]
     results: list[dict[str, Any]] = []
     try:
         described = machine(admin)
         with StagingDir() as clean_dir, contextlib.ExitStack() as databases:
             print("computing the expected rows with the reference ...", flush=True)
-            clean = {}
-            expected = {}
-            for name, source in (("day", export), ("changed", changed)):
-                clean[name] = clean_dir.path / f"{name}.tsv"
-                write_clean(expected_rows(source), clean[name])
-                expected[name] = databases.enter_context(
-                    fresh_database(admin, f"bench_expected_{name}")
-                )
-                load_clean(expected[name], clean[name], "expected")
-            for scenario in args.scenarios:
-                truth = expected["changed" if scenario == "changed" else "day"]
-                for tool in tools:
-                    source = clean["changed" if scenario == "changed" else "day"]
-                    if tool != "ceiling":
-                        source = inputs[scenario]
-                    row = measure(tool, scenario, source, truth, clean["day"], admin, server, args)
-                    row["rows"] = rows
-                    row["rows_per_second"] = round(rows / row["seconds"])
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
+            bench = Bench(admin, server, args, clean_dir.path, databases)
+            bench.add_input("day", export, SCENARIOS["fresh"][1])
+            bench.add_input("changed", changed)
+            if history:
+                middle = history[len(history) // 2]
+                bench.add_input("middle", middle.path, middle.key)
+                fixed = data / f"{middle.path.stem}_changed.csv"
+                bench.add_input("middle_changed", changed_copy(middle.path, fixed))
+                for day in history:
+                    bench.add_input(day.key, day.path, day.key, truth=False)
+                results += bench.run_history(history, args.scenarios, tools)
+            if not args.no_empty:
+                empty = [s for s in args.scenarios if s != "middle"]
+                results += bench.run_empty(empty, tools)
     finally:
         if server is not None:
             server.stop()
-
+    for row in results:
+        row["rows_per_second"] = round(row["rows"] / row["seconds"])
     add_ratios(results)
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": described,
         "rows": rows,
+        "history_days": len(history),
+        "history_rows": args.history_rows,
         "seed": args.seed,
         "repeat": args.repeat,
         "results": results,
@@ -291,41 +335,203 @@ def main() -> int:
     return 0
 
 
-def measure(
-    tool: str,
-    scenario: str,
-    path: Path,
-    truth: DbConfig,
-    day_clean: Path,
-    admin: DbConfig,
-    server: ThrowawayServer | None,
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    """``--repeat`` runs of one tool in one scenario, each in a fresh fund_data: the best time.
+@dataclass(frozen=True)
+class HistoryDay:
+    day: date
+    path: Path
+    key: str
 
-    Every run is checked against the expected rows; one wrong run makes the tool wrong.
-    """
-    title, key = SCENARIOS[scenario]
-    database = f"bench_{tool}_{scenario}"
-    runs = []
-    for _ in range(args.repeat):
-        with fresh_database(admin, database) as config:
-            if tool != "ceiling" and scenario != "fresh":
-                load_clean(config, day_clean, SCENARIOS["fresh"][1])  # the day, already loaded
-            quiesce(server, args.settle)
-            outcome = run_tool(tool, _url(args.db or server.url, database), path, key)  # type: ignore[union-attr]
-            outcome["check"] = compare(config, truth)
-        runs.append(outcome)
+
+def history_exports(folder: Path, days: int, rows: int, seed: int) -> list[HistoryDay]:
+    """The days before the benchmark's day (2025-12-09), one export each (cached in bench/data)."""
+    out = []
+    for i in range(days):
+        day = date(2025, 12, 9) - timedelta(days=days - i)
+        path = folder / f"history_{rows}_{seed}_{day.isoformat()}.csv"
+        if not path.exists():
+            write_export(path, ExportSpec(rows=rows, seed=seed + 1 + i, start=day, days=1))
+        out.append(HistoryDay(day, path, f"raw/sql_server/fund_data/{day}/fund_data_{day}.csv"))
+    return out
+
+
+@dataclass
+class Input:
+    path: Path
+    clean: Path
+    rows: int
+    day: date
+    key: str
+    truth: DbConfig | None
+
+
+class Bench:
+    """The runs of one benchmark: the inputs, their clean rows and expected tables, and one
+    database per tool (holding the history, for the history runs)."""
+
+    def __init__(
+        self,
+        admin: DbConfig,
+        server: ThrowawayServer | None,
+        args: argparse.Namespace,
+        clean_dir: Path,
+        databases: contextlib.ExitStack,
+    ) -> None:
+        self.admin, self.server, self.args = admin, server, args
+        self.clean_dir, self.databases = clean_dir, databases
+        self.inputs: dict[str, Input] = {}
+
+    def add_input(self, name: str, path: Path, key: str = "", *, truth: bool = True) -> None:
+        clean = self.clean_dir / f"{len(self.inputs):03d}.tsv"
+        expected = expected_rows(path)
+        rows = write_clean(expected, clean)
+        day = date.fromisoformat(next(iter(expected))[0])
+        config = None
+        if truth:
+            config = self.databases.enter_context(
+                fresh_database(self.admin, f"bench_expected_{name}")
+            )
+            load_clean(config, clean, "expected")
+        self.inputs[name] = Input(path, clean, rows, day, key, config)
+
+    # -- the production shape: a table that already holds the history -------------------
+
+    def run_history(
+        self, history: list[HistoryDay], scenarios: list[str], tools: list[str]
+    ) -> list[dict[str, Any]]:
+        """Every tool in a database of its own that holds the same history (loaded untimed).
+        Before each run the scenario's trade date is put back as it must be (untimed): absent
+        for a fresh day, the original rows for a correction or a reload."""
+        configs = {}
+        for tool in tools:
+            config = self.databases.enter_context(
+                fresh_database(self.admin, f"bench_history_{tool}")
+            )
+            print(f"history for {tool}: {len(history)} days ...", flush=True)
+            for day in history:
+                load_clean(config, self.inputs[day.key].clean, day.key)
+            configs[tool] = config
+        history_rows = sum(self.inputs[d.key].rows for d in history)
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for repetition in range(self.args.repeat):
+            for scenario in scenarios:
+                for tool in _rotated(tools, repetition):
+                    outcome = self._history_run(configs[tool], tool, scenario, history_rows)
+                    runs.setdefault((scenario, tool), []).append(outcome)
+                    print(json.dumps({"scenario": scenario, "tool": tool,
+                                      "seconds": round(outcome["seconds"], 3)}), flush=True)  # fmt: skip
+        return [
+            summarize("history", scenario, tool, runs[(scenario, tool)])
+            for scenario in scenarios
+            for tool in tools
+        ]
+
+    def _history_run(
+        self, config: DbConfig, tool: str, scenario: str, history_rows: int
+    ) -> dict[str, Any]:
+        base, loaded, truth = SCENARIO_INPUTS[scenario]
+        base_input = self.inputs[base]
+        target = self.inputs[loaded]
+        conn = connect(config)
+        cur: Any = conn.cursor()
+        # only the history stays: the benchmark's day goes, and the scenario's day is rebuilt
+        days = {base_input.day, self.inputs["day"].day}
+        cur.execute(
+            f"DELETE FROM fund_data WHERE d_trade IN ({', '.join(['%s'] * len(days))})",
+            tuple(days),
+        )
+        cur.execute("DELETE FROM fund_data_load_days")
+        cur.execute("DELETE FROM fund_data_loads")
+        conn.commit()
+        conn.close()
+        present = tool != "ceiling" and scenario != "fresh"
+        if present:  # the day as it stood before the correction or the reload
+            key = base_input.key or SCENARIOS["fresh"][1]
+            load_clean(config, base_input.clean, key)
+        quiesce(self.server, self.args.settle)
+        path = target.clean if tool == "ceiling" else target.path
+        outcome = run_tool(tool, self._url(config.database), path, SCENARIOS[scenario][1])
+        outcome["rows"] = target.rows
+        # the day is compared row by row; the rest of the table only counted (untouched)
+        expected_total = history_rows + (0 if scenario == "middle" else target.rows)
+        outcome["check"] = compare(config, self.inputs[truth].truth, day=base_input.day)  # type: ignore[arg-type]
+        held = count_rows(config)
+        outcome["check"]["extra"] += max(0, held - expected_total)
+        outcome["check"]["missing"] += max(0, expected_total - held)
+        return outcome
+
+    # -- the secondary figures: an empty fund_data ---------------------------------------
+
+    def run_empty(self, scenarios: list[str], tools: list[str]) -> list[dict[str, Any]]:
+        """Each run in a fresh, empty fund_data (the reloads start from the day put there
+        untimed); the tools alternate within each repetition."""
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for repetition in range(self.args.repeat):
+            for scenario in scenarios:
+                base, loaded, truth = SCENARIO_INPUTS[scenario]
+                for tool in _rotated(tools, repetition):
+                    database = f"bench_{tool}_{scenario}"
+                    target = self.inputs[loaded]
+                    with fresh_database(self.admin, database) as config:
+                        if tool != "ceiling" and scenario != "fresh":
+                            load_clean(config, self.inputs[base].clean, SCENARIOS["fresh"][1])
+                        quiesce(self.server, self.args.settle)
+                        path = target.clean if tool == "ceiling" else target.path
+                        outcome = run_tool(tool, self._url(database), path, SCENARIOS[scenario][1])
+                        outcome["rows"] = target.rows
+                        outcome["check"] = compare(config, self.inputs[truth].truth)  # type: ignore[arg-type]
+                    runs.setdefault((scenario, tool), []).append(outcome)
+        return [
+            summarize("empty", scenario, tool, runs[(scenario, tool)])
+            for scenario in scenarios
+            for tool in tools
+        ]
+
+    def _url(self, database: str) -> str:
+        return _url(self.args.db or self.server.url, database)  # type: ignore[union-attr]
+
+
+SCENARIO_INPUTS = {
+    # scenario: (what the day holds before, the file loaded, the expected rows after)
+    "fresh": ("day", "day", "day"),
+    "reload": ("day", "day", "day"),
+    "changed": ("day", "changed", "changed"),
+    "middle": ("middle", "middle_changed", "middle_changed"),
+}
+
+
+def _rotated(tools: list[str], repetition: int) -> list[str]:
+    """The tools in a different order each repetition, so that none always runs first."""
+    shift = repetition % len(tools)
+    return tools[shift:] + tools[:shift]
+
+
+def count_rows(config: DbConfig) -> int:
+    conn = connect(config)
+    cur: Any = conn.cursor()
+    cur.execute("SELECT COUNT(*) FROM fund_data")
+    (n,) = cur.fetchone()
+    conn.close()
+    return int(n)
+
+
+def summarize(shape: str, scenario: str, tool: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One tool in one scenario over the repetitions: the median (what the ratios use) and
+    the best time; one wrong run makes the tool wrong."""
+    title = SCENARIOS[scenario][0]
+    seconds = sorted(r["seconds"] for r in runs)
     best = min(runs, key=lambda r: r["seconds"])
     check = {name: max(r["check"][name] for r in runs) for name in best["check"]}
     return {
+        "shape": shape,
         "scenario": scenario,
         "scenario_title": title,
         "tool": tool,
         "label": LABELS[tool],
-        "seconds": round(best["seconds"], 3),
+        "rows": best["rows"],
+        "seconds": round(statistics.median(seconds), 3),
+        "best_seconds": round(seconds[0], 3),
         "all_seconds": [round(r["seconds"], 3) for r in runs],
-        "process_seconds": round(best["process_seconds"], 3),
+        "process_seconds": round(statistics.median(r["process_seconds"] for r in runs), 3),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
         "exact": not any(check.values()),
         **check,
@@ -345,40 +551,64 @@ def _url(base: str, database: str) -> str:
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """x ceiling (time over the ceiling's time) and fund-data-sync's speed-up over each tool."""
-    by = {(r["scenario"], r["tool"]): r for r in results}
+    """x ceiling (median time over the ceiling's median, in the same shape and scenario) and
+    fund-data-sync's speed-up over each tool."""
+    by = {(r.get("shape", "empty"), r["scenario"], r["tool"]): r for r in results}
     for r in results:
-        ceiling = by.get((r["scenario"], "ceiling"))
-        ours = by.get((r["scenario"], "fundsync"))
+        shape = r.get("shape", "empty")
+        ceiling = by.get((shape, r["scenario"], "ceiling"))
+        ours = by.get((shape, r["scenario"], "fundsync"))
         r["x_ceiling"] = round(r["seconds"] / ceiling["seconds"], 2) if ceiling else None
         r["fundsync_speedup"] = round(r["seconds"] / ours["seconds"], 2) if ours else None
 
 
 def markdown(record: dict[str, Any]) -> str:
+    """The history table first (the production shape), then the empty-table one."""
+    repeat = record.get("repeat", 1)
     lines = [
-        f"Side by side: {record['rows']:,} rows, one run, one server ({record['machine']}; "
-        f"{record['when']}; best of {record.get('repeat', 1)} per tool and scenario, each in a "
-        "fresh fund_data). Time is from opening the file to the commit; peak RSS is the "
-        "tool's own process. x ceiling: time over the raw LOAD DATA of the clean rows into an "
-        "empty table. fund-data-sync faster by: this tool's time over fund-data-sync's.",
-        "",
-        "| scenario | tool | rows/s | seconds | peak RSS MB | x ceiling | fund-data-sync faster by | correct |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        f"Side by side: a day of {record['rows']:,} rows, one server ({record['machine']}; "
+        f"{record['when']}). Median of {repeat} (best in brackets); the tools alternate "
+        "within each repetition. Time is from opening the file to the commit; peak RSS is "
+        "the tool's own process. x ceiling: median time over the median of a raw LOAD DATA "
+        "of the same clean, key-ordered rows into the same table shape. fund-data-sync "
+        "faster by: this tool's time over fund-data-sync's.",
     ]
-    for r in record["results"]:
-        if r["exact"]:
-            correct = "exact"
+    shapes = list(dict.fromkeys(r.get("shape", "empty") for r in record["results"]))
+    for shape in shapes:
+        if shape == "history":
+            title = (
+                f"Into history: fund_data already holds {record.get('history_days', 0)} days x "
+                f"{record.get('history_rows', 0):,} rows"
+            )
         else:
-            parts = [f"{r[k]:,} {k}" for k in ("differing", "missing", "extra") if r[k]]
-            correct = "**WRONG**: " + ", ".join(parts)
-            if r["tool"] == "awswrangler":
-                correct += " (values through float64)"
-        speedup = "" if r["tool"] in ("fundsync", "ceiling") else f"{r['fundsync_speedup']:.1f}x"
-        lines.append(
-            f"| {r['scenario_title']} | {r['label']} | {r['rows_per_second']:,} | "
-            f"{r['seconds']:.2f} | {r['peak_rss_mb']:,.0f} | "
-            f"{r['x_ceiling']:.2f} | {speedup} | {correct} |"
-        )
+            title = "Into an empty fund_data (secondary: production is never empty)"
+        lines += [
+            "",
+            f"**{title}**",
+            "",
+            "| scenario | tool | rows | rows/s | seconds (best) | peak RSS MB | x ceiling | "
+            "fund-data-sync faster by | correct |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in record["results"]:
+            if r.get("shape", "empty") != shape:
+                continue
+            if r["exact"]:
+                correct = "exact"
+            else:
+                parts = [f"{r[k]:,} {k}" for k in ("differing", "missing", "extra") if r[k]]
+                correct = "**WRONG**: " + ", ".join(parts)
+                if r["tool"] == "awswrangler":
+                    correct += " (values through float64)"
+            speedup = (
+                "" if r["tool"] in ("fundsync", "ceiling") else f"{r['fundsync_speedup']:.1f}x"
+            )
+            best = r.get("best_seconds", r["seconds"])
+            lines.append(
+                f"| {r['scenario_title']} | {r['label']} | {r.get('rows', record['rows']):,} | "
+                f"{r['rows_per_second']:,} | {r['seconds']:.2f} ({best:.2f}) | "
+                f"{r['peak_rss_mb']:,.0f} | {r['x_ceiling']:.2f} | {speedup} | {correct} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -400,7 +630,9 @@ def chart(record: dict[str, Any], target: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    results = record["results"]
+    shapes = [r.get("shape", "empty") for r in record["results"]]
+    primary = "history" if "history" in shapes else "empty"
+    results = [r for r in record["results"] if r.get("shape", "empty") == primary]
     scenarios = list(dict.fromkeys(r["scenario_title"] for r in results))
     tools = list(dict.fromkeys(r["tool"] for r in results))
     colours = {
@@ -460,7 +692,16 @@ def chart(record: dict[str, Any], target: Path) -> None:
               label="hatched, red edge: the table then held wrong values")
     )  # fmt: skip
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"Loading {record['rows']:,} rows into fund_data, one server", fontsize=11)
+    where = (
+        f"a fund_data holding {record['history_days']} days of history"
+        if primary == "history"
+        else "an empty fund_data"
+    )
+    fig.suptitle(
+        f"Loading a day of {record['rows']:,} rows into {where}, one server (median of "
+        f"{record.get('repeat', 1)})",
+        fontsize=11,
+    )
     fig.text(0.01, 0.005, record["machine"], fontsize=6.5, color="#555")
     fig.tight_layout(rect=(0, 0.1, 1, 0.97))
     fig.savefig(target, dpi=110)

@@ -72,6 +72,12 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
             str(out),
             "--settle",
             "0",
+            "--history-days",
+            "2",
+            "--history-rows",
+            "1000",
+            "--repeat",
+            "1",
         ],
         capture_output=True,
         text=True,
@@ -80,19 +86,26 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     record = json.loads((out / "compare.json").read_text())
-    results = {(r["scenario"], r["tool"]): r for r in record["results"]}
-    assert len(results) == 12
-    for scenario in ("fresh", "reload", "changed"):
-        assert results[(scenario, "fundsync")]["exact"]
-        assert results[(scenario, "ceiling")]["exact"]
-        assert results[(scenario, "ceiling")]["x_ceiling"] == 1.0
-        wrangled = results[(scenario, "awswrangler")]
-        assert not wrangled["exact"] and wrangled["differing"] > 0  # float64 loses digits
-        assert wrangled["peak_rss_mb"] > 0 and wrangled["rows_per_second"] > 0
-    assert results[("fresh", "rowwise")]["exact"]
-    assert not results[("changed", "rowwise")]["exact"]  # 13 decimals rounded by DECIMAL(38,12)
+    results = {(r["shape"], r["scenario"], r["tool"]): r for r in record["results"]}
+    assert len(results) == 4 * 4 + 3 * 4  # history: 4 scenarios; empty: 3; 4 tools each
+    for shape, scenarios in (
+        ("history", ("fresh", "reload", "changed", "middle")),
+        ("empty", ("fresh", "reload", "changed")),
+    ):
+        for scenario in scenarios:
+            assert results[(shape, scenario, "fundsync")]["exact"], (shape, scenario)
+            assert results[(shape, scenario, "ceiling")]["exact"], (shape, scenario)
+            assert results[(shape, scenario, "ceiling")]["x_ceiling"] == 1.0
+            wrangled = results[(shape, scenario, "awswrangler")]
+            assert not wrangled["exact"] and wrangled["differing"] > 0  # float64 loses digits
+            assert wrangled["peak_rss_mb"] > 0 and wrangled["rows_per_second"] > 0
+        assert results[(shape, "fresh", "rowwise")]["exact"]
+        assert not results[(shape, "changed", "rowwise")]["exact"]  # 13 decimals rounded
+    assert results[("history", "middle", "fundsync")]["rows"] == 1000  # a history day
     table = (out / "compare.md").read_text()
     assert "**WRONG**" in table and "| a fresh day | fund-data-sync load |" in table
+    assert "Into history: fund_data already holds 2 days x 1,000 rows" in table
+    assert "Into an empty fund_data" in table
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "innodb_log_file_size=" in record["machine"]  # the settings that move the figures
 
