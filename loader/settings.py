@@ -45,6 +45,7 @@ DB_ENV = {
     "ssl_mode": "FUNDSYNC_DB_SSL_MODE",
     "ssl_ca": "FUNDSYNC_DB_SSL_CA",
     "db_password": "FUNDSYNC_DB_PASSWORD",
+    "staging_table": "FUNDSYNC_STAGING_TABLE",
 }
 
 DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")

@@ -24,6 +24,7 @@ from loader.settings import DB_ENV
 DEFAULT_TIME_ZONE = "+07:00"  # Asia/Bangkok, no DST
 _TRUE = {"1", "true", "yes", "on"}
 SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+STAGING_TABLES = ("temporary", "regular")
 TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout", "lock_wait_timeout")
 PERCENT_ENCODE = (
     "percent-encode the password's reserved characters in the URL "
@@ -59,8 +60,16 @@ class DbConfig:
     """Seconds a statement waits for a row lock or a table's metadata lock (the session's
     ``innodb_lock_wait_timeout`` and ``lock_wait_timeout``); then it fails and is retried."""
     time_zone: str = DEFAULT_TIME_ZONE
+    staging_table: str = "temporary"
+    """``temporary`` (one TEMPORARY table per connection) or ``regular`` (a regular table per
+    load, ``fund_data_stage_<ledger id>``, dropped after it: on Aurora MySQL 3.03.2+ the fast
+    insert path works only for regular tables; docs/mysql.md)."""
 
     def __post_init__(self) -> None:
+        if self.staging_table not in STAGING_TABLES:
+            raise ConfigError(
+                f"staging_table {self.staging_table!r}: use one of {', '.join(STAGING_TABLES)}"
+            )
         if self.ssl_mode not in SSL_MODES:
             raise ConfigError(f"ssl_mode {self.ssl_mode!r}: use one of {', '.join(SSL_MODES)}")
         if self.ssl_mode.startswith("VERIFY") and not self.ssl_ca:
@@ -121,6 +130,9 @@ class DbConfig:
             changes["ssl_mode"] = mode.upper()
         if ca := env.get(DB_ENV["ssl_ca"]):
             changes["ssl_ca"] = ca
+        staging = env.get(DB_ENV["staging_table"], "").strip().lower()
+        if staging and self.staging_table == "temporary":  # a URL's regular wins
+            changes["staging_table"] = staging
         if not self.password and (password := env.get(DB_ENV["db_password"])):
             changes["password"] = password  # the URL's own password wins
         return replace(self, **changes) if changes else self
@@ -202,6 +214,7 @@ def url_fields(url: str) -> dict[str, Any]:
         raise ConfigError(f"the database URL does not parse: {PERCENT_ENCODE}")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     known = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_mode", "time_zone"}
+    known.add("staging_table")
     known |= {"ssl_verify_identity", "ssl_disabled", *TIMEOUTS}
     if unknown := set(query) - known:
         raise ConfigError(f"unknown database URL parameter(s): {', '.join(sorted(unknown))}")
@@ -220,6 +233,7 @@ def url_fields(url: str) -> dict[str, Any]:
         "ssl_cert": query.get("ssl_cert"),
         "ssl_key": query.get("ssl_key"),
         "time_zone": query.get("time_zone"),
+        "staging_table": query.get("staging_table"),
         **_timeouts(query),
     }
     mode = _ssl_mode(query)

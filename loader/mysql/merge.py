@@ -76,6 +76,8 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
         session.check_target()  # every load: another session may have changed the table
         conn = session.connection()
         ledger.abandon_stale(conn, prepared.key)
+        if session.config.staging_table == "regular":
+            session.drop_leftover_stages()
         with watch.stage("ledger"):
             ledger_id = ledger.start(conn, prepared.identity)
         report = _merge_retrying(session, prepared, watch, ledger_id)
@@ -146,13 +148,13 @@ def _merge_once(
     session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int, retries: int
 ) -> LoadReport:
     conn = session.connection()
+    stage = session.empty_stage(ledger_id)  # DDL: commits, so before the transaction
     cur: Any = conn.cursor()
     try:
-        cur.execute(sql.TRUNCATE_STAGE)  # DDL: commits, so before the transaction
         _begin(conn, cur, prepared.key)
-        merged = _merge_direct(session, cur, prepared, watch)
+        merged = _merge_direct(session, cur, prepared, watch, stage)
         if merged is None:
-            merged = _merge_staged(session, cur, prepared, watch)
+            merged = _merge_staged(session, cur, prepared, watch, stage)
         report = LoadReport.of(
             prepared,
             "loaded",
@@ -173,6 +175,7 @@ def _merge_once(
     finally:
         with contextlib.suppress(mysql.connector.Error):
             cur.close()
+        session.drop_stage(stage)
 
 
 def _begin(conn: Any, cur: Any, key: str) -> None:
@@ -181,7 +184,7 @@ def _begin(conn: Any, cur: Any, key: str) -> None:
 
 
 def _merge_direct(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
 ) -> Merged | None:
     """A file none of whose trade dates fund_data holds: straight in; None if that failed."""
     staging = prepared.staging
@@ -195,28 +198,32 @@ def _merge_direct(
     # someone else wrote those keys, or LOCAL INFILE is refused: the staging way
     conn = session.connection()
     conn.rollback()
-    cur.execute(sql.TRUNCATE_STAGE)
+    cur.execute(sql.truncate_stage(stage))
     _begin(conn, cur, prepared.key)
     return None
 
 
-def _merge_staged(session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch) -> Merged:
+def _merge_staged(
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
+) -> Merged:
     staging = prepared.staging
     assert staging is not None
     written = staging.height
     with watch.stage("stage"), staging.open(session.staging) as path:
-        method = stage_rows(cur, path, written, staging.frame, session.max_packet)
-    superseded = _drop_superseded(session, cur, prepared, watch)
+        method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
+    superseded = _drop_superseded(session, cur, prepared, watch, stage)
     with watch.stage("unchanged"):
-        identical = drop_unchanged(cur)
+        identical = drop_unchanged(cur, stage)
     with watch.stage("merge"):
         staged = written - identical - superseded
-        counts = merge_staged(session.connection(), staged, session.mariadb)
+        counts = merge_staged(session.connection(), staged, session.mariadb, stage)
     kept = counts.unchanged + identical + superseded
     return Merged(MergeCounts(counts.inserted, counts.updated, kept), method, superseded=superseded)
 
 
-def _drop_superseded(session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch) -> int:
+def _drop_superseded(
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
+) -> int:
     """Drop the staged rows a newer file of the same trade dates wrote last: an older file
     (retried after its correction loaded, say) fills gaps but never overwrites newer data."""
     modified = prepared.identity.modified
@@ -226,7 +233,7 @@ def _drop_superseded(session: Session, cur: Any, prepared: PreparedFile, watch: 
     if not newer:
         return 0
     with watch.stage("superseded"):
-        cur.execute(sql.delete_superseded_from_stage(len(newer)), newer)
+        cur.execute(sql.delete_superseded_from_stage(len(newer), stage), newer)
         return int(cur.rowcount)
 
 

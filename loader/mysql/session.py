@@ -9,7 +9,7 @@ from typing import Any
 import mysql.connector
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.mysql import sql
+from loader.mysql import ledger, sql
 from loader.mysql.config import DbConfig
 from loader.mysql.connection import classify, connect
 from loader.mysql.schema import check_target
@@ -48,7 +48,8 @@ class Session:
         if self._conn is None:
             self._conn = connect(self.config, staging_dir=self.staging.path)
             cur: Any = self._conn.cursor()
-            cur.execute(sql.CREATE_STAGE)
+            if self.config.staging_table == "temporary":
+                cur.execute(sql.CREATE_STAGE)
             cur.execute("SELECT VERSION(), @@max_allowed_packet")
             version, packet = cur.fetchone()
             self.mariadb, self.max_packet = "mariadb" in str(version).lower(), int(packet)
@@ -56,6 +57,54 @@ class Session:
             conn: Any = self._conn
             conn.read_timeout = self._read_limit
         return self._conn
+
+    def empty_stage(self, ledger_id: int) -> str:
+        """An empty staging table for one load attempt, made before its transaction (DDL
+        commits): the connection's TEMPORARY table truncated, or (``staging_table=regular``)
+        a regular table of the load's own, made afresh. Returns its name."""
+        cur: Any = self.connection().cursor()
+        try:
+            if self.config.staging_table == "temporary":
+                cur.execute(sql.TRUNCATE_STAGE)
+                return sql.STAGE_TABLE
+            table = sql.regular_stage(ledger_id)
+            cur.execute(sql.drop_stage(table))
+            cur.execute(sql.create_regular_stage(table))
+            return table
+        finally:
+            cur.close()
+
+    def drop_stage(self, table: str) -> None:
+        """Drop a load's regular staging table (best effort: a leftover is dropped by the
+        next load, see :meth:`drop_leftover_stages`). The TEMPORARY one stays for the next."""
+        if table == sql.STAGE_TABLE or self._conn is None:
+            return
+        with contextlib.suppress(mysql.connector.Error):
+            cur: Any = self._conn.cursor()
+            cur.execute(sql.drop_stage(table))
+            cur.close()
+
+    def drop_leftover_stages(self) -> int:
+        """Drop the regular staging tables of attempts whose connection is gone (killed
+        mid-load; their named lock is free); how many. A live load's table is never touched:
+        its attempt holds the lock until it ends."""
+        conn = self.connection()
+        cur: Any = conn.cursor()
+        try:
+            cur.execute(sql.LEFTOVER_STAGES)
+            names = [str(name) for (name,) in cur.fetchall()]
+            dropped = 0
+            for name in names:
+                suffix = name[len(sql.REGULAR_STAGE_PREFIX) :]
+                if not name.startswith(sql.REGULAR_STAGE_PREFIX) or not suffix.isdigit():
+                    continue
+                if ledger.lock_held(conn, int(suffix)):
+                    continue
+                cur.execute(sql.drop_stage(name))
+                dropped += 1
+            return dropped
+        finally:
+            cur.close()
 
     @contextlib.contextmanager
     def classified(self) -> Iterator[None]:

@@ -13,18 +13,41 @@ STAGE_TABLE = "fund_data_stage"
 TARGET_TABLE = "fund_data"
 DATA_COLUMNS = ("d_trade", "stock", "ticker", "col_code", "value_numeric", "value_text")
 
-CREATE_STAGE = f"""
-CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_TABLE} (
+STAGE_COLUMNS = """(
     d_trade       DATE            NOT NULL,
     stock         VARCHAR(32)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     ticker        VARCHAR(32)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     col_code      VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     value_numeric DECIMAL(38, 12) NULL,
     value_text    TEXT            CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL
-) ENGINE = InnoDB
-"""
+) ENGINE = InnoDB"""
+
+CREATE_STAGE = f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_TABLE} {STAGE_COLUMNS}"
+"""The default staging table: TEMPORARY, one per connection, invisible to any other."""
 
 TRUNCATE_STAGE = f"TRUNCATE TABLE {STAGE_TABLE}"
+
+REGULAR_STAGE_PREFIX = f"{STAGE_TABLE}_"
+LEFTOVER_STAGES = f"SHOW TABLES LIKE '{STAGE_TABLE}_%'"
+"""Candidates only (`_` is a wildcard): the names are matched again by the caller."""
+
+
+def regular_stage(ledger_id: int) -> str:
+    """The regular staging table of one load (``staging_table=regular``: Aurora's fast insert
+    path works only on regular tables), named after the load's ledger row."""
+    return f"{REGULAR_STAGE_PREFIX}{int(ledger_id)}"
+
+
+def create_regular_stage(table: str) -> str:
+    return f"CREATE TABLE {table} {STAGE_COLUMNS}"
+
+
+def drop_stage(table: str) -> str:
+    return f"DROP TABLE IF EXISTS {table}"
+
+
+def truncate_stage(table: str) -> str:
+    return f"TRUNCATE TABLE {table}"
 
 
 def load_data(table: str, extra_set: str = "") -> str:
@@ -43,12 +66,10 @@ def load_data_into_target() -> str:
     )
 
 
-def insert_stage_rows(count: int) -> str:
+def insert_stage_rows(count: int, stage: str = STAGE_TABLE) -> str:
     """Multi-row INSERT into the staging table: the fallback when LOCAL INFILE is refused."""
     row = "(" + ", ".join(["%s"] * len(DATA_COLUMNS)) + ")"
-    return f"INSERT INTO {STAGE_TABLE} ({', '.join(DATA_COLUMNS)}) VALUES " + ", ".join(
-        [row] * count
-    )
+    return f"INSERT INTO {stage} ({', '.join(DATA_COLUMNS)}) VALUES " + ", ".join([row] * count)
 
 
 SET_LINEAGE = "SET @fundsync_source = %s, @fundsync_synced_at = NOW(6)"
@@ -59,7 +80,7 @@ _SAME = (
 )
 
 
-def merge() -> str:
+def merge(stage: str = STAGE_TABLE) -> str:
     """One INSERT ... SELECT ... ON DUPLICATE KEY UPDATE with CONTRACT §2.1 semantics.
 
     Assignments apply left to right and later ones see earlier new values,
@@ -72,7 +93,7 @@ def merge() -> str:
     columns = ", ".join(DATA_COLUMNS)
     return (
         f"INSERT INTO {TARGET_TABLE} ({columns}, s3_source_key, synced_at) "
-        f"SELECT {columns}, @fundsync_source, @fundsync_synced_at FROM {STAGE_TABLE} "
+        f"SELECT {columns}, @fundsync_source, @fundsync_synced_at FROM {stage} "
         "ON DUPLICATE KEY UPDATE "
         f"s3_source_key = IF({_SAME}, {TARGET_TABLE}.s3_source_key, VALUES(s3_source_key)), "
         f"synced_at = IF({_SAME}, {TARGET_TABLE}.synced_at, VALUES(synced_at)), "
@@ -81,7 +102,7 @@ def merge() -> str:
     )
 
 
-def delete_unchanged_from_stage() -> str:
+def delete_unchanged_from_stage(stage: str = STAGE_TABLE) -> str:
     """Drop the staged rows whose values fund_data already holds (the same test as the merge's).
 
     A multi-table DELETE takes shared locks on the fund_data rows it reads,
@@ -89,12 +110,12 @@ def delete_unchanged_from_stage() -> str:
     """
     same = "f.value_numeric <=> s.value_numeric AND BINARY f.value_text <=> BINARY s.value_text"
     return (
-        f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
+        f"DELETE s FROM {stage} s JOIN {TARGET_TABLE} f "
         f"USING (d_trade, stock, ticker, col_code) WHERE {same}"
     )
 
 
-def delete_superseded_from_stage(sources: int) -> str:
+def delete_superseded_from_stage(sources: int, stage: str = STAGE_TABLE) -> str:
     """Drop the staged rows whose fund_data row one of these (newer) sources wrote last.
 
     Like the unchanged pre-pass, the multi-table DELETE reads fund_data with
@@ -102,7 +123,7 @@ def delete_superseded_from_stage(sources: int) -> str:
     """
     marks = ", ".join(["%s"] * sources)
     return (
-        f"DELETE s FROM {STAGE_TABLE} s JOIN {TARGET_TABLE} f "
+        f"DELETE s FROM {stage} s JOIN {TARGET_TABLE} f "
         f"USING (d_trade, stock, ticker, col_code) WHERE f.s3_source_key IN ({marks})"
     )
 

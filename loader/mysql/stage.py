@@ -47,25 +47,32 @@ def load_direct(cur: Any, path: Path, written: int) -> MergeCounts | None:
 
 
 def stage_rows(
-    cur: Any, path: Path, written: int, rows: Callable[[], pl.DataFrame], max_packet: int
+    cur: Any,
+    path: Path,
+    written: int,
+    rows: Callable[[], pl.DataFrame],
+    max_packet: int,
+    stage: str = sql.STAGE_TABLE,
 ) -> str:
     """The staging text into the staging table; returns how (``load_data_local`` or
     ``insert_batches`` when LOCAL INFILE is refused)."""
     method = "load_data_local"
     try:
-        cur.execute(sql.load_data(sql.STAGE_TABLE), (str(path),))
+        cur.execute(sql.load_data(stage), (str(path),))
         staged, warnings = cur.rowcount, cur.warning_count
     except mysql.connector.Error as error:
         if error.errno not in LOCAL_INFILE_REFUSED:
             raise
         method = "insert_batches"
-        staged, warnings = insert_batches(cur, rows(), max_packet), 0
+        staged, warnings = insert_batches(cur, rows(), max_packet, stage), 0
     if staged != written or warnings:
         raise StagingError(f"staging loaded {staged} of {written} rows with {warnings} warning(s)")
     return method
 
 
-def insert_batches(cur: Any, rows: pl.DataFrame, max_packet: int) -> int:
+def insert_batches(
+    cur: Any, rows: pl.DataFrame, max_packet: int, stage: str = sql.STAGE_TABLE
+) -> int:
     """The fallback when LOCAL INFILE is refused: multi-row INSERTs of up to 1,000 rows, and of
     at most half the server's ``max_allowed_packet`` (values escaped may double in size)."""
     day = pl.col("d_trade")
@@ -82,7 +89,7 @@ def insert_batches(cur: Any, rows: pl.DataFrame, max_packet: int) -> int:
     for start, stop in _batches(sizes.to_list(), budget=max_packet // 4):
         batch = frame.slice(start, stop - start)
         values = [v for row in batch.iter_rows() for v in row]
-        cur.execute(sql.insert_stage_rows(batch.height), values)
+        cur.execute(sql.insert_stage_rows(batch.height, stage), values)
         total += cur.rowcount
     return total
 
@@ -101,7 +108,7 @@ def _batches(sizes: list[int], budget: int) -> list[tuple[int, int]]:
     return runs
 
 
-def drop_unchanged(cur: Any) -> int:
+def drop_unchanged(cur: Any, stage: str = sql.STAGE_TABLE) -> int:
     """Delete the staged rows fund_data already holds with the same values; returns how many.
 
     The multi-table DELETE reads fund_data with shared locks, held to the
@@ -110,13 +117,15 @@ def drop_unchanged(cur: Any) -> int:
     costs about half of what the merge's duplicate-key path costs for the
     same row (docs/mysql.md).
     """
-    cur.execute(sql.delete_unchanged_from_stage())
+    cur.execute(sql.delete_unchanged_from_stage(stage))
     return int(cur.rowcount)
 
 
-def merge_staged(conn: MySQLConnectionAbstract, staged: int, mariadb: bool) -> MergeCounts:
+def merge_staged(
+    conn: MySQLConnectionAbstract, staged: int, mariadb: bool, stage: str = sql.STAGE_TABLE
+) -> MergeCounts:
     """The one-statement merge of the staging table into fund_data, with exact counts."""
-    result = conn.cmd_query(sql.merge())
+    result = conn.cmd_query(sql.merge(stage))
     assert isinstance(result, dict)
     info = str(result.get("info_msg") or "")
     return counts_from_server(staged, int(result["affected_rows"]), info, mariadb)
