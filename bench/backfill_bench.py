@@ -1,6 +1,7 @@
 """Backfill throughput: 30 daily files, against loading them one by one and the ceiling.
 
-    python bench/backfill_bench.py [--files 30] [--rows 200000] [--grid 1x1 2x1 ...] [--db URL]
+    python bench/backfill_bench.py [--files 30] [--rows 200000] [--grid 1x1 2x1 ...]
+                                   [--history-days 0] [--db URL]
 
 One throwaway MariaDB (unless --db), each measurement in a fresh fund_data and a
 fresh process, the server quiet before each:
@@ -10,17 +11,22 @@ fresh process, the server quiet before each:
   ceiling      raw LOAD DATA LOCAL INFILE of the same rows, already clean and key-ordered
                (bench/reference.py), file after file on one connection
 
+With --history-days N every measurement starts from a fund_data that already holds N days
+of 200k rows before the backfilled ones (loaded untimed with LOAD DATA), as production does.
 Times are wall clock of the whole command (start-up included: that is what a user
-waits for). Writes bench/results/backfill.{md,json}. Nothing is asserted.
+waits for). Writes bench/results/backfill.{md,json} (backfill_history.* with history).
+Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,13 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
-from bench.compare import machine, quiesce  # noqa: E402
+from bench.compare import (  # noqa: E402
+    SERVER_OPTIONS,
+    history_exports,
+    load_clean,
+    machine,
+    quiesce,
+)
 from bench.reference import expected_rows, write_clean  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer, fresh_database  # noqa: E402
 from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
@@ -71,13 +83,14 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=30)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--grid", nargs="+", default=["1x1", "2x1", "3x1", "1x2", "2x2"])
+    parser.add_argument("--history-days", type=int, default=0, help="days already loaded")
     parser.add_argument("--db", help="an admin URL (default: a throwaway MariaDB)")
     args = parser.parse_args()
 
     folder = HERE / "data" / f"backfill_{args.files}x{args.rows}"
     paths = exports(folder, args.files, args.rows)
     total_rows = args.files * args.rows
-    server = None if args.db else ThrowawayServer().start()
+    server = None if args.db else ThrowawayServer(options=SERVER_OPTIONS).start()
     base = args.db or server.url  # type: ignore[union-attr]
     admin = DbConfig.from_url(base)
     results: list[dict[str, Any]] = []
@@ -108,6 +121,22 @@ def main() -> int:
             db_concurrency=concurrency,
         )
 
+    history_dir = StagingDir()
+    history_clean = []
+    for day in history_exports(HERE / "data", args.history_days, 200_000, 20251209,
+                               before=date(2025, 11, 1)):  # fmt: skip
+        target = history_dir.path / f"{day.day}.tsv"
+        write_clean(expected_rows(day.path), target)
+        history_clean.append((target, day.key))
+
+    @contextlib.contextmanager
+    def target_database() -> Iterator[DbConfig]:
+        """A fresh fund_data, holding the history (untimed) when there is one."""
+        with fresh_database(admin, "bench_backfill") as config:
+            for clean_file, key in history_clean:
+                load_clean(config, clean_file, key)
+            yield config
+
     try:
         described = machine(admin)
         with StagingDir() as clean_dir:
@@ -117,7 +146,7 @@ def main() -> int:
                 target = clean_dir.path / f"{i:03d}.tsv"
                 write_clean(expected_rows(path), target)
                 clean.append(target)
-            with fresh_database(admin, "bench_backfill") as config:
+            with target_database() as config:
                 quiesce(server, 5)
                 conn = connect(config, staging_dir=clean_dir.path)
                 cur: Any = conn.cursor()
@@ -130,7 +159,7 @@ def main() -> int:
                 conn.close()
                 record("ceiling: raw LOAD DATA of the clean rows, file after file", ceiling, config)
 
-        with fresh_database(admin, "bench_backfill") as config:
+        with target_database() as config:
             quiesce(server, 5)
             seconds = sum(
                 timed([FUNDSYNC, "load", str(p), "--db", url_of(base, "bench_backfill")])
@@ -140,10 +169,11 @@ def main() -> int:
 
         for cell in args.grid:
             workers, concurrency = (int(x) for x in cell.split("x"))
-            with fresh_database(admin, "bench_backfill") as config:
+            with target_database() as config:
                 run_cell(config, workers, concurrency)
 
     finally:
+        history_dir.close()
         if server is not None:
             server.stop()
 
@@ -152,18 +182,26 @@ def main() -> int:
     for row in results:
         row["x_ceiling"] = round(row["seconds"] / ceiling, 2)
         row["speedup_over_one_by_one"] = round(one_by_one / row["seconds"], 2)
+    name = "backfill_history" if args.history_days else "backfill"
     record_ = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": described,
         "files": args.files,
         "rows_per_file": args.rows,
+        "history_days": args.history_days,
         "results": results,
     }
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "backfill.json").write_text(json.dumps(record_, indent=2) + "\n")
+    (HERE / "results" / f"{name}.json").write_text(json.dumps(record_, indent=2) + "\n")
     lines = [
         f"Backfill of {args.files} daily files x {args.rows:,} rows ({total_rows:,} rows), one "
-        f"server ({described}; {record_['when']}). Wall time of the whole command.",
+        f"server ({described}; {record_['when']}). Wall time of the whole command."
+        + (
+            f" Every run starts from a fund_data already holding {args.history_days} days x "
+            "200,000 rows."
+            if args.history_days
+            else ""
+        ),
         "",
         "| run | seconds | rows/s | x ceiling | faster than one by one | rows in table |",
         "|---|---:|---:|---:|---:|---:|",
@@ -174,7 +212,7 @@ def main() -> int:
             f"{row['x_ceiling']:.2f} | {row['speedup_over_one_by_one']:.2f}x | {row['rows_in_table']:,} |"
         )
     table = "\n".join(lines) + "\n"
-    (HERE / "results" / "backfill.md").write_text(table)
+    (HERE / "results" / f"{name}.md").write_text(table)
     print("\n" + table)
     return 0
 
