@@ -203,7 +203,7 @@ def quiesce(server: ThrowawayServer | None, pause: float, limit: float = 60.0) -
             return
 
 
-def settle(admin: DbConfig, limit: float = 180.0) -> None:
+def settle(admin: DbConfig, limit: float = 60.0) -> None:
     """Write the dirty pages out and let purge catch up before a timed run.
 
     The untimed set-up before a run (history, a deleted and reloaded day) leaves
