@@ -54,14 +54,17 @@ from loader.prepare.staging import StagingDir  # noqa: E402
 FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 
 
-def exports(folder: Path, files: int, rows: int) -> list[Path]:
+def exports(
+    folder: Path, files: int, rows: int, start: date = date(2025, 11, 1), seed: int = 1000
+) -> list[Path]:
+    """One daily export per day from ``start``, in YYYY-MM-DD folders (cached)."""
     paths = []
     for i in range(files):
-        day = date(2025, 11, 1) + timedelta(days=i)
+        day = start + timedelta(days=i)
         path = folder / day.isoformat() / f"fund_data_{day.isoformat()}.csv"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_export(path, ExportSpec(rows=rows, seed=1000 + i, start=day, days=1))
+            write_export(path, ExportSpec(rows=rows, seed=seed + i, start=day, days=1))
         paths.append(path)
     return paths
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import loader  # noqa: E402,F401
 from bench.backfill_bench import url_of  # noqa: E402
 from bench.compare import SERVER_OPTIONS, history_exports, machine  # noqa: E402
-from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
+from loader.devtools.dbserver import ThrowawayServer, free_port  # noqa: E402
 from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402
@@ -60,14 +60,6 @@ for i, record in enumerate(json.loads(sys.argv[1])):
     out["invocations"].append({"seconds": time.perf_counter() - started, "answer": answer})
 print(json.dumps(out))
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fresh(base: str, database: str) -> str:

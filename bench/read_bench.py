@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
-from bench.backfill_bench import url_of  # noqa: E402
+from bench.backfill_bench import exports, url_of  # noqa: E402
 from bench.compare import machine, quiesce  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
-from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
+from loader.devtools.samples import changed_copy  # noqa: E402
 from loader.mysql import sql  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402
@@ -52,18 +52,6 @@ FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 DATABASE = "bench_read"
 INDEX = "ix_bench_source"
 SERVER_OPTIONS = ("--innodb-buffer-pool-size=2G", "--innodb-log-file-size=1G")
-
-
-def exports(folder: Path, days: int, rows: int) -> list[Path]:
-    paths = []
-    for i in range(days):
-        day = date(2025, 6, 2) + timedelta(days=i)
-        path = folder / day.isoformat() / f"fund_data_{day.isoformat()}.csv"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_export(path, ExportSpec(rows=rows, seed=5000 + i, start=day, days=1))
-        paths.append(path)
-    return paths
 
 
 def median_seconds(action: Callable[[], int], repeat: int) -> tuple[float, int]:
@@ -94,7 +82,7 @@ def main() -> int:
 
     folder = HERE / "data" / f"history_{args.days}x{args.rows}"
     print(f"writing {args.days} daily exports of {args.rows:,} rows ...", flush=True)
-    paths = exports(folder, args.days, args.rows)
+    paths = exports(folder, args.days, args.rows, start=date(2025, 6, 2), seed=5000)
     middle = paths[len(paths) // 2]
     correction = folder.parent / f"history_{args.days}x{args.rows}_correction.csv"
     if not correction.exists():

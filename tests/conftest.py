@@ -412,3 +412,18 @@ def user_url(db):
     admin.close()
     socket = f"?unix_socket={db.unix_socket}" if db.unix_socket else ""
     return f"mysql://loader:{quote(SECRET, safe='')}@{db.host}:{db.port}/{db.database}{socket}"
+
+
+def read_until_closed(fd: int, screen: bytes = b"") -> bytes:
+    """Everything a process writes to its pseudo-terminal until it closes it (after ``screen``,
+    what was read already); closes ``fd``."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the other side is gone
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(fd)
+    return screen

@@ -26,7 +26,7 @@ from loader.devtools.samples import ExportSpec, changed_copy, write_export
 from loader.mysql.config import DbConfig
 from loader.mysql.connection import connect
 from loader.mysql.migrate import migrate
-from tests.conftest import query, table
+from tests.conftest import query, read_until_closed, table
 from tests.test_cli_db import plain_url
 
 START = date(2025, 12, 1)
@@ -248,17 +248,8 @@ def test_progress_is_a_live_bar_in_a_terminal_and_lines_in_a_pipe(tmp_path, db):
         env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
     )
     os.close(secondary)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
+    screen = read_until_closed(main)
     process.wait(60)
-    os.close(main)
     text = screen.decode("utf-8", "replace")
     assert "\x1b[" in text  # drawn in place
     assert "6/6 files" in text and "rows/s" in text and "ETA" in text

@@ -30,16 +30,6 @@ _spec = importlib.util.spec_from_file_location("check_plan", CHECK_PLAN)
 assert _spec and _spec.loader
 check_plan = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_plan)
-OFFLINE_PROVIDER = """
-provider "aws" {
-  access_key                  = "offline"
-  secret_key                  = "offline"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-}
-"""
-
 pytestmark = pytest.mark.infra
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from loader.mysql.connection import connect
-from tests.conftest import SECRET, csv_bytes, query
+from tests.conftest import SECRET, csv_bytes, query, read_until_closed
 from tests.test_backfill import fundsync_command
 from tests.test_cli import fundsync
 from tests.test_cli_db import plain_url
@@ -217,16 +217,8 @@ def test_p_alone_prompts_without_echo(user_url, db, tmp_path):
     while b"password" not in screen.lower():
         screen += os.read(main, 1024)
     os.write(main, SECRET.encode() + b"\n")
-    while process.poll() is None or True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
+    screen = read_until_closed(main, screen)
     process.wait(60)
-    os.close(main)
     assert process.returncode == 0, screen.decode()
     assert SECRET.encode() not in screen  # never echoed
     assert b"loaded" in screen

@@ -37,7 +37,8 @@ def _binary(*names: str) -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback address now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -88,7 +89,7 @@ class ThrowawayServer:
             check=True,
             capture_output=True,
         )
-        self.port = _free_port()
+        self.port = free_port()
         self._server = server
         self._launch()
         return self
