@@ -5,6 +5,7 @@ code before it."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import json
 import os
@@ -295,7 +296,10 @@ def test_a_work_directory_with_quotes_works(db, tmp_path, name):
 @pytest.mark.slow
 def test_a_terminated_backfill_leaves_no_process_and_its_staging_goes_next_run(db, tmp_path):
     """SIGTERM while a worker parses a big file: the worker is stopped at once (its work is
-    never merged), not waited for; staging left by a run killed outright goes next run."""
+    never merged), not waited for; staging left by a run killed outright goes next run.
+
+    The worker is frozen (SIGSTOP) mid-parse before the run is told to stop, so it can never
+    finish on its own: a run that waited for it instead of killing it would never end."""
     import psutil
 
     from loader.devtools.samples import ExportSpec, write_export
@@ -313,18 +317,30 @@ def test_a_terminated_backfill_leaves_no_process_and_its_staging_goes_next_run(d
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     parent = psutil.Process(process.pid)
-    deadline = time.monotonic() + 60
-    while len(parent.children(recursive=True)) < 2 and time.monotonic() < deadline:
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
+    while not workers and time.monotonic() < deadline:
         time.sleep(0.1)
+        workers = [
+            child
+            for child in parent.children(recursive=True)
+            if "spawn_main" in " ".join(child.cmdline()) and child.cpu_times().user > 1.0
+        ]  # a prepare worker that has been parsing for a while
+    assert workers, "no prepare worker started parsing"
     children = parent.children(recursive=True)
-    time.sleep(2.0)  # the first file's parse under way (it takes several seconds)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    process.wait(60)
+    try:
+        for worker in workers:
+            worker.suspend()
+        process.send_signal(signal.SIGTERM)
+        process.wait(120)  # raises if the run waits for the frozen worker
+    finally:
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.resume()
+        if process.poll() is None:
+            process.kill()
     _, alive = psutil.wait_procs(children, timeout=10)
-    took = time.monotonic() - started
-    assert alive == [] and children
-    assert took < 3.0, f"{took:.1f} s: the worker finished its parse before the run stopped"
+    assert alive == []
     assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]
     stale = work / "fundsync-stage-999999999-left"  # a run killed outright (pid long gone)
     stale.mkdir()
