@@ -43,6 +43,9 @@ class Merged:
     retries: int = 0
     superseded: int = 0
     """Rows left as a newer file of the same trade date wrote them (counted as unchanged)."""
+    unstaged: int = 0
+    """Rows of (trade date, fund) groups fund_data already held exactly, by digest: never
+    staged (counted as unchanged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,7 @@ class LoadReport:
             "ledger_id": self.ledger_id,
             "retries": self.retries,
             "superseded_rows": self.merged.superseded if self.merged else None,
+            "unstaged_rows": self.merged.unstaged if self.merged else None,
             "object_version": self.identity.version,
             "bytes": parsed.bytes_read if parsed else (self.identity.size or None),
             "error_type": self.error_type,

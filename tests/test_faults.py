@@ -40,14 +40,15 @@ def hold_row_lock(config, key: tuple[str, str, str, str]):
 
 
 def wait_for_blocked_merge(config, timeout: float = 30.0) -> int:
-    """The connection id of a merge transaction waiting on a lock (in its unchanged-row
-    pre-pass or in the INSERT ... ON DUPLICATE KEY UPDATE itself)."""
+    """The connection id of a merge transaction waiting on a lock (in its digest read, its
+    unchanged-row pre-pass or in the INSERT ... ON DUPLICATE KEY UPDATE itself)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = query(
             config,
             "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND "
-            "(INFO LIKE 'INSERT INTO fund_data%%' OR INFO LIKE 'DELETE s FROM fund_data_stage%%')",
+            "(INFO LIKE 'INSERT INTO fund_data%%' OR INFO LIKE 'DELETE s FROM fund_data_stage%%' "
+            "OR INFO LIKE 'SELECT d_trade, stock, COUNT(*), MD5(%%')",
         )
         if rows:
             return int(rows[0][0])

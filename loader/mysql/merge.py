@@ -27,6 +27,7 @@ import mysql.connector
 from loader.errors import DatabaseError, LedgerChanged, LoaderError
 from loader.mysql import ledger, sql
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
+from loader.mysql.digest import unchanged_groups
 from loader.mysql.session import Session
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
 from loader.outcome import Status, outcome_of
@@ -208,17 +209,30 @@ def _merge_staged(
 ) -> Merged:
     staging = prepared.staging
     assert staging is not None
+    with watch.stage("digest"):
+        staging, same = unchanged_groups(cur, staging)
     written = staging.height
-    with watch.stage("stage"), staging.open(session.staging) as path:
-        method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
-    superseded = _drop_superseded(session, cur, prepared, watch, stage)
+    method = "digest"
+    if written:
+        with watch.stage("stage"), staging.open(session.staging) as path:
+            method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
+    superseded = _drop_superseded(session, cur, prepared, watch, stage) if written else 0
     with watch.stage("unchanged"):
-        identical = drop_unchanged(cur, stage)
+        identical = drop_unchanged(cur, stage) if written else 0
     with watch.stage("merge"):
         staged = written - identical - superseded
-        counts = merge_staged(session.connection(), staged, session.mariadb, stage)
-    kept = counts.unchanged + identical + superseded
-    return Merged(MergeCounts(counts.inserted, counts.updated, kept), method, superseded=superseded)
+        counts = (
+            merge_staged(session.connection(), staged, session.mariadb, stage)
+            if staged
+            else MergeCounts(0, 0, 0)
+        )
+    kept = counts.unchanged + identical + superseded + same
+    return Merged(
+        MergeCounts(counts.inserted, counts.updated, kept),
+        method,
+        superseded=superseded,
+        unstaged=same,
+    )
 
 
 def _drop_superseded(

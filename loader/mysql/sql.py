@@ -188,3 +188,32 @@ def select_by_source_days(days: int) -> str:
         f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE d_trade IN ({marks}) "
         "AND s3_source_key = %s ORDER BY d_trade, stock, ticker, col_code"
     )
+
+
+GROUP_CONCAT_LIMIT = "SET SESSION group_concat_max_len = 1073741824"
+"""Room for a group's canonical text (1 GiB; the server's max_allowed_packet may cap it
+lower on MySQL, which truncates with a warning: see :func:`group_digests`)."""
+
+_CANONICAL_ROW = (
+    "CONCAT(ticker, 0x00, col_code, 0x00, IFNULL(value_numeric, ''), 0x00, "
+    "IFNULL(CONCAT('=', value_text), ''))"
+)
+
+
+def group_digests(stocks: int | None) -> str:
+    """Per (d_trade, stock) of one trade date: the row count and the MD5 of the group's
+    canonical text (:mod:`loader.prepare.digest` computes the same in the client).
+
+    ``stocks``: that many funds (parameters: the trade date, then the funds), or None for
+    every fund of the date (parameter: the date; one range of the key instead of one per
+    fund). Rows are joined in byte order of (ticker, col_code), whatever the columns'
+    collation. The read takes shared locks on the rows it reads, held to the commit, like
+    the merge's pre-pass: a group judged unchanged stays so until this load commits.
+    """
+    funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
+    return (
+        f"SELECT d_trade, stock, COUNT(*), MD5(GROUP_CONCAT({_CANONICAL_ROW} "
+        "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)) "
+        f"FROM {TARGET_TABLE} WHERE d_trade = %s{funds} "
+        "GROUP BY d_trade, stock LOCK IN SHARE MODE"
+    )

@@ -1,0 +1,84 @@
+"""Group digests: one MD5 per (trade date, fund) of the rows' canonical text, in the client.
+
+The server computes the same digest over what ``fund_data`` holds
+(:func:`loader.mysql.sql.group_digests`), so a group whose count and digest
+agree holds exactly the file's values and need not be staged at all. The
+canonical text of a group, on both sides:
+
+    row  = ticker NUL col_code NUL numeric NUL text
+    text = the group's rows in byte order of (ticker, col_code), joined by NUL
+
+where ``numeric`` is ``value_numeric`` as DECIMAL(38,12) prints it
+(``-12.500000000000``; empty when NULL) and ``text`` is ``=`` and
+``value_text`` (empty when NULL). No field can hold a NUL (CONTRACT §1.2
+rejects it), and every row has the same four fields, so the text is
+injective: equal text means equal rows, and with MD5 equal digests mean
+equal text (no adversary chooses the values). tests/test_digest.py proves
+against the real server that both sides print every value the parse stage
+can produce the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+from loader.prepare.staging import key_order
+
+SEPARATOR = "\x00"
+NUMERIC_DTYPE = pl.Decimal(38, 12)
+
+
+def typed(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with the parse stage's types (a staging file read back is all text)."""
+    casts = []
+    if rows.schema["d_trade"] != pl.Date:
+        casts.append(pl.col("d_trade").cast(pl.String).str.to_date("%Y-%m-%d"))
+    if rows.schema["value_numeric"] != NUMERIC_DTYPE:
+        casts.append(pl.col("value_numeric").cast(NUMERIC_DTYPE))
+    return rows.with_columns(casts) if casts else rows
+
+
+def canonical_row() -> pl.Expr:
+    """One row's canonical text (see the module's docstring)."""
+    return pl.concat_str(
+        pl.col("ticker").cast(pl.String),
+        pl.col("col_code").cast(pl.String),
+        pl.col("value_numeric").cast(pl.String).fill_null(""),
+        (pl.lit("=") + pl.col("value_text").cast(pl.String)).fill_null(""),
+        separator=SEPARATOR,
+    )
+
+
+def group_digests(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per (d_trade, stock): ``rows`` (UInt32) and ``digest`` (lower-case MD5 hex)."""
+    rows = typed(rows)
+    ordered = rows[key_order(rows)] if rows.height > 1 else rows
+    groups = (
+        ordered.select(
+            "d_trade",
+            pl.col("stock").cast(pl.String),
+            canonical_row().alias("canonical"),
+        )
+        .group_by("d_trade", "stock", maintain_order=True)
+        .agg(pl.len().cast(pl.UInt32).alias("rows"), pl.col("canonical").str.join(SEPARATOR))
+    )
+    digests = [
+        hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+        for text in groups["canonical"]
+    ]
+    return groups.select("d_trade", "stock", "rows").with_columns(
+        pl.Series("digest", digests, dtype=pl.String)
+    )
+
+
+def without_groups(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """The rows outside ``groups`` (a frame of d_trade and stock)."""
+    keys = groups.select("d_trade", pl.col("stock").cast(pl.String).alias("_stock"))
+    return (
+        typed(rows)
+        .with_columns(pl.col("stock").cast(pl.String).alias("_stock"))
+        .join(keys, on=["d_trade", "_stock"], how="anti")
+        .drop("_stock")
+    )
