@@ -16,10 +16,10 @@ from loader.cli.common import (
     parse_options,
     parse_settings,
 )
-from loader.report import LoadReport
 
 if TYPE_CHECKING:
     from loader.mysql.session import Session
+    from loader.report import LoadReport
 
 LOAD_HEADER = (
     f"{'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} {'unchanged':>10} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader.cli.common import (
     EXIT_OK,
@@ -16,9 +16,10 @@ from loader.cli.common import (
 )
 from loader.errors import FileRejected
 from loader.outcome import outcome_of
-from loader.parse import ParseResult, parse_file
-from loader.rejects import rejects_path, write_rejects_file
 from loader.sources import readable_file
+
+if TYPE_CHECKING:
+    from loader.parse import ParseResult
 
 
 def register(commands: Any) -> None:
@@ -42,6 +43,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loader.parse import parse_file  # Polars: imported by the commands that parse
+
     settings = parse_settings(args)
     status = EXIT_OK
     for source in args.sources:
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_rejects(result: ParseResult, source: str) -> str | None:
+    from loader.rejects import rejects_path, write_rejects_file
+
     written = write_rejects_file(result.rejects, rejects_path(source))
     return None if written is None else str(written)
 
