@@ -25,7 +25,7 @@ keys = (
         max_size=12,
     )
     .map(str.strip)
-    .filter(bool)
+    .filter(lambda t: t and t.upper() not in ("NULL", "\\N"))  # those spell an empty key
 )
 values = st.one_of(
     notations().map(lambda pair: pair[1]),  # every number notation the parse stage reads

@@ -62,14 +62,15 @@ def unchanged_groups(cur: Any, staging: StagingText) -> tuple[StagingText, int]:
     """The staging text without the groups fund_data holds exactly, and how many rows those
     groups have. The same text when no group matched."""
     rows = typed(staging.frame())
+    order = staging.order if isinstance(staging, StagingStream) else None
     funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
     if funds["funds"].min() >= WHOLE_DAY_FUNDS:  # type: ignore[operator]
         with ThreadPoolExecutor(1) as pool:  # Polars works while the server does
-            computing = pool.submit(group_digests, rows)
+            computing = pool.submit(group_digests, rows, order)
             theirs = server_digests(cur, funds.select("d_trade"), whole_days=True)
             mine = computing.result()
     else:
-        mine = group_digests(rows)
+        mine = group_digests(rows, order)
         theirs = server_digests(cur, mine.select("d_trade", "stock"))
     if theirs is None or theirs.is_empty():
         return staging, 0

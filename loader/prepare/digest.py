@@ -51,10 +51,15 @@ def canonical_row() -> pl.Expr:
     )
 
 
-def group_digests(rows: pl.DataFrame) -> pl.DataFrame:
-    """Per (d_trade, stock): ``rows`` (UInt32) and ``digest`` (lower-case MD5 hex)."""
+def group_digests(rows: pl.DataFrame, order: pl.Series | None = None) -> pl.DataFrame:
+    """Per (d_trade, stock): ``rows`` (UInt32) and ``digest`` (lower-case MD5 hex).
+
+    ``order``: the rows' key order when it is already known (the staging text's).
+    """
     rows = typed(rows)
-    ordered = rows[key_order(rows)] if rows.height > 1 else rows
+    if rows.height > 1:
+        rows = rows[key_order(rows) if order is None else order]
+    ordered = rows
     groups = (
         ordered.select(
             "d_trade",
