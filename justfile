@@ -52,6 +52,14 @@ bench-read *ARGS:
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
 
+# the Lambda path: first and second invocation of the installed handler, history in the table
+bench-invocations *ARGS:
+    .venv/bin/python bench/lambda_invocations.py {{ARGS}}
+
+# the fixed cost of a `fundsync load` process (one-row file) beside python, polars and the client
+bench-fixed *ARGS:
+    .venv/bin/python bench/fixed_cost.py {{ARGS}}
+
 # docs/runbook.md: init (state backend from backend-ENV.hcl) and plan to plan.bin;
 # terraform init, plan and the policy check (infra/policies): a denied plan fails here
 infra-plan ENV="dev" *ARGS:
