@@ -293,6 +293,16 @@ def test_a_work_directory_with_quotes_works(db, tmp_path, name):
 # -- 13. a killed backfill leaves nothing behind ----------------------------------------------
 
 
+def _parsing(process) -> bool:
+    """A backfill's prepare worker that has been parsing for a while."""
+    import psutil
+
+    try:
+        return "spawn_main" in " ".join(process.cmdline()) and process.cpu_times().user > 1.0
+    except psutil.Error:
+        return False
+
+
 @pytest.mark.slow
 def test_a_terminated_backfill_leaves_no_process_and_its_staging_goes_next_run(db, tmp_path):
     """SIGTERM while a worker parses a big file: the worker is stopped at once (its work is
@@ -321,25 +331,26 @@ def test_a_terminated_backfill_leaves_no_process_and_its_staging_goes_next_run(d
     deadline = time.monotonic() + 120
     while not workers and time.monotonic() < deadline:
         time.sleep(0.1)
-        workers = [
-            child
-            for child in parent.children(recursive=True)
-            if "spawn_main" in " ".join(child.cmdline()) and child.cpu_times().user > 1.0
-        ]  # a prepare worker that has been parsing for a while
+        workers = [c for c in parent.children(recursive=True) if _parsing(c)]
     assert workers, "no prepare worker started parsing"
     children = parent.children(recursive=True)
+    alive: list[psutil.Process] = []
     try:
         for worker in workers:
             worker.suspend()
         process.send_signal(signal.SIGTERM)
         process.wait(120)  # raises if the run waits for the frozen worker
-    finally:
+        _, alive = psutil.wait_procs(children, timeout=10)
+    finally:  # nothing left behind, even when the test fails
         for child in children:
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.resume()
         if process.poll() is None:
             process.kill()
-    _, alive = psutil.wait_procs(children, timeout=10)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if child.is_running():
+                    child.kill()
     assert alive == []
     assert query(db, "SELECT COUNT(*) FROM fund_data") == [(0,)]
     stale = work / "fundsync-stage-999999999-left"  # a run killed outright (pid long gone)
