@@ -133,3 +133,15 @@ def test_a_group_with_rows_the_file_lacks_is_merged_not_skipped(db, tmp_path):
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 1)
     assert report.merged is not None and report.merged.unstaged == 0
     assert len(table(db)) == 2
+
+
+def test_an_empty_file_loads_nothing_and_fails_nothing(db, tmp_path):
+    day = tmp_path / "day.csv"
+    day.write_bytes(csv_bytes("2025-12-09,F,F-A,C0,1"))
+    header = tmp_path / "header.csv"
+    header.write_bytes(csv_bytes())
+    with Session(db) as session:
+        load_file(session, day)
+        report = load_file(session, header)
+    assert (report.status, report.rows_merged, report.unchanged) == ("loaded", 0, 0)
+    assert len(table(db)) == 1
