@@ -110,6 +110,11 @@ class FileRejected(InputError):
         return out
 
 
+class MassDeleteRefused(InputError):
+    """replace-days: the file would delete more than the allowed share of a trade date's rows
+    (a truncated export looks like that); nothing was written. ``--allow-mass-delete``."""
+
+
 class SourceMissing(InputError):
     """The source does not exist: no such file, or an S3 object that is gone or never was."""
 
@@ -179,6 +184,16 @@ class StagingError(TransientError):
 
 class MergeCountMismatch(TransientError):
     """The server's figures do not add up: the merge was rolled back."""
+
+
+class VerificationFailed(TransientError):
+    """After the merge, fund_data did not hold exactly the file's values (a loader bug, or a
+    writer outside the loader): the load was rolled back. Carries both load digests."""
+
+    def __init__(self, message: str, expected: str, found: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
 
 
 class AwsError(TransientError):

@@ -46,6 +46,10 @@ class Merged:
     unstaged: int = 0
     """Rows of (trade date, fund) groups fund_data already held exactly, by digest: never
     staged (counted as unchanged)."""
+    digest: str | None = None
+    """The load digest both sides agreed on before the commit; None when not verified."""
+    deleted: int | None = None
+    """replace-days: keys of the file's trade dates it lacked, deleted; None for an upsert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ class LoadReport:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "deleted": self.merged.deleted if self.merged else None,
             "rejected_rows": parsed.rejected_rows if parsed else None,
             "encoding": parsed.encoding if parsed else (self.failure and self.failure.encoding),
             "date_format": parsed.date_format if parsed else None,
@@ -180,6 +185,8 @@ class LoadReport:
             "retries": self.retries,
             "superseded_rows": self.merged.superseded if self.merged else None,
             "unstaged_rows": self.merged.unstaged if self.merged else None,
+            "verified": self.merged is not None and self.merged.digest is not None,
+            "digest": self.merged.digest if self.merged else None,
             "object_version": self.identity.version,
             "bytes": parsed.bytes_read if parsed else (self.identity.size or None),
             "error_type": self.error_type,

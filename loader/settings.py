@@ -28,7 +28,15 @@ ENV = {
     "max_bad_rows": "FUNDSYNC_MAX_BAD_ROWS",
     "max_uncompressed_bytes": "FUNDSYNC_MAX_UNCOMPRESSED_BYTES",
     "inject_fault": "FUNDSYNC_INJECT_FAULT",
+    "mode": "FUNDSYNC_MODE",
+    "mode_by_prefix": "FUNDSYNC_MODE_BY_PREFIX",
+    "allow_mass_delete": "FUNDSYNC_ALLOW_MASS_DELETE",
+    "max_delete_share": "FUNDSYNC_MAX_DELETE_SHARE",
 }
+MODES = ("upsert", "replace-days")
+"""How a file merges: ``upsert`` (keys the file lacks stay) or ``replace-days`` (the file is
+the whole content of each trade date it holds: keys of those dates it lacks are deleted)."""
+DEFAULT_MAX_DELETE_SHARE = 0.10
 DB_ENV = {
     "url": "FUNDSYNC_DB_URL",
     "secret": "FUNDSYNC_DB_SECRET_ARN",
@@ -46,6 +54,7 @@ DB_ENV = {
     "ssl_ca": "FUNDSYNC_DB_SSL_CA",
     "db_password": "FUNDSYNC_DB_PASSWORD",
     "staging_table": "FUNDSYNC_STAGING_TABLE",
+    "verify": "FUNDSYNC_VERIFY",
 }
 
 DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")
@@ -137,6 +146,15 @@ class ParseSettings:
     cannot fill the disk or the memory): 2 GiB, about 40 million rows."""
     max_columns: int = MAX_COLUMNS
     """A header with more fields than this rejects the file before it is split."""
+    mode: str = "upsert"
+    """:data:`MODES`: how a file merges (the merge reads it; set here, with the encoding
+    overrides, so that every entry point and every S3 prefix can choose)."""
+    mode_by_prefix: tuple[tuple[str, str], ...] = ()
+    """(source key prefix, mode) pairs; the longest matching prefix wins over ``mode``."""
+    allow_mass_delete: bool = False
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    """replace-days: a file that would delete more than this share of a trade date's rows is
+    rejected, unless ``allow_mass_delete``."""
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -155,8 +173,21 @@ class ParseSettings:
             )
         if not self.allowed_encodings:
             raise ConfigError("allowed_encodings must name at least one code page")
+        for mode in (self.mode, *(m for _, m in self.mode_by_prefix)):
+            if mode not in MODES:
+                raise ConfigError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+        if not 0 <= self.max_delete_share <= 1:
+            raise ConfigError("the largest share of a day to delete must be between 0 and 1")
         if self.chunk_bytes < 1024 or self.max_record_bytes < self.chunk_bytes:
             raise ConfigError("chunk_bytes must be >= 1 KiB and <= max_record_bytes")
+
+    def mode_for(self, source_key: str) -> str:
+        """The merge mode of a source: the longest matching prefix's, else ``mode``."""
+        best: tuple[int, str] | None = None
+        for prefix, mode in self.mode_by_prefix:
+            if source_key.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), mode)
+        return best[1] if best else self.mode
 
     def encoding_for(self, source_key: str) -> str | None:
         """The forced encoding for a source: the explicit one, else the longest prefix match."""
@@ -194,11 +225,28 @@ class ParseSettings:
             if not v.isdigit():
                 raise ConfigError(f"{ENV['max_uncompressed_bytes']}={v!r}: expected a whole number")
             values["max_uncompressed_bytes"] = int(v)
+        if v := env.get(ENV["mode"], "").strip():
+            values["mode"] = v
+        if v := env.get(ENV["mode_by_prefix"]):
+            values["mode_by_prefix"] = parse_prefix_map(v, "MODE")
+        if v := env.get(ENV["allow_mass_delete"]):
+            values["allow_mass_delete"] = v.strip().lower() in ("1", "true", "yes", "on")
+        if v := env.get(ENV["max_delete_share"], "").strip():
+            values["max_delete_share"] = share(v, ENV["max_delete_share"])
         values.update({k: v for k, v in explicit.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
 
-def parse_prefix_map(text: str) -> tuple[tuple[str, str], ...]:
+def share(text: str, what: str) -> float:
+    """``0.1``, ``10%`` -> 0.1."""
+    try:
+        value = float(text.strip().removesuffix("%")) / (100 if text.strip().endswith("%") else 1)
+    except ValueError:
+        raise ConfigError(f"{what}={text!r}: a fraction (0.1) or a percentage (10%)") from None
+    return value
+
+
+def parse_prefix_map(text: str, what: str = "ENCODING") -> tuple[tuple[str, str], ...]:
     """``raw/th/=cp874;raw/eu/=cp1252`` -> (("raw/th/", "cp874"), ("raw/eu/", "cp1252"))."""
     pairs = []
     for item in text.split(";"):
@@ -206,7 +254,7 @@ def parse_prefix_map(text: str) -> tuple[tuple[str, str], ...]:
             continue
         prefix, sep, enc = item.rpartition("=")
         if not sep or not enc.strip():
-            raise ConfigError(f"encoding-by-prefix entry {item!r}: use PREFIX=ENCODING")
+            raise ConfigError(f"{what.lower()}-by-prefix entry {item!r}: use PREFIX={what}")
         pairs.append((prefix.strip(), enc.strip()))
     return tuple(pairs)
 

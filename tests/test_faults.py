@@ -130,7 +130,19 @@ def _apply(state: dict, rows: list[str], source: str) -> None:
             state[key] = (value, source)
 
 
-def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path):
+def _replace_day(state: dict, rows: list[str], source: str) -> None:
+    """replace-days in Python: the day becomes the file's keys; unchanged values keep their
+    lineage."""
+    keys = {(line.split(",")[1], line.split(",")[3]) for line in rows}
+    for key in set(state) - keys:
+        del state[key]
+    _apply(state, rows, source)
+
+
+@pytest.mark.parametrize("mode", ["upsert", "replace-days"])
+def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path, mode):
+    settings = {"mode": mode, "allow_mass_delete": True}
+    apply = _apply if mode == "upsert" else _replace_day
     files = []
     for n in range(4):
         rows = [
@@ -141,7 +153,7 @@ def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path):
 
     def run(path):
         with Session(db) as loader:
-            reports.append(load_file(loader, path))
+            reports.append(load_file(loader, path, **settings))
 
     threads = [threading.Thread(target=run, args=(f,)) for f in files]
     for t in threads:
@@ -155,6 +167,6 @@ def test_concurrent_overlapping_loads_end_in_some_serial_order(db, tmp_path):
     for order in itertools.permutations(contents):
         state: dict = {}
         for source in order:
-            _apply(state, contents[source], source)
+            apply(state, contents[source], source)
         orders.append(state)
     assert final in orders

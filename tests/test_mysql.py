@@ -39,6 +39,7 @@ def test_migrate_is_idempotent_and_recorded(db):
         (1, "fund_data"),
         (2, "fund_data_loads"),
         (3, "ledger_days_and_abandoned"),
+        (4, "verified_and_replace_days"),
     ]
 
 
@@ -60,8 +61,8 @@ def test_two_processes_migrating_at_once_apply_each_file_once(db_server_url):
         for t in threads:
             t.join()
         assert errors == []
-        assert sorted(results) == [0, 0, 0, 3]
-        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(3,)]
+        assert sorted(results) == [0, 0, 0, 4]
+        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(4,)]
 
 
 def test_merge_semantics_and_exact_counts(db, layout, tmp_path):

@@ -17,9 +17,11 @@ from loader.cli.common import (
     day,
     db_config,
     db_option,
+    merge_options,
     parse_options,
     parse_settings,
     positive_int,
+    verify_option,
 )
 from loader.errors import ConfigError
 
@@ -86,6 +88,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="merges running at once (default 1: the database is the bottleneck)",
     )
     parser.add_argument("--force", action="store_true", help="reload what is already loaded")
+    verify_option(parser)
+    merge_options(parser)
     parser.add_argument(
         "--json",
         action="store_true",

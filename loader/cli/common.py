@@ -10,7 +10,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from loader.outcome import Status, is_success
-from loader.settings import ENV, BadRowAllowance, ParseSettings, parse_prefix_map
+from loader.settings import (
+    ENV,
+    MODES,
+    BadRowAllowance,
+    ParseSettings,
+    parse_prefix_map,
+    share,
+)
 
 if TYPE_CHECKING:
     from loader.mysql.config import DbConfig
@@ -59,8 +66,41 @@ def parse_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def merge_options(parser: argparse.ArgumentParser) -> None:
+    """How files merge: upsert, or whole-day snapshots (load, backfill, worker)."""
+    group = parser.add_argument_group("merging")
+    group.add_argument(
+        "--mode",
+        choices=MODES,
+        help="upsert: keys a file lacks stay; replace-days: a file is the whole content of "
+        f"each trade date it holds, keys of those dates it lacks are deleted [{ENV['mode']}]",
+    )
+    group.add_argument(
+        "--mode-by-prefix",
+        help=f"PREFIX=MODE;... the mode per source prefix [{ENV['mode_by_prefix']}]",
+    )
+    group.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        default=None,
+        help="replace-days: let a file delete more than --max-delete-share of a day "
+        f"[{ENV['allow_mass_delete']}]",
+    )
+    group.add_argument(
+        "--max-delete-share",
+        help="replace-days: the largest share of a day's rows a file may delete, 0.1 or 10%% "
+        f"(default 10%%) [{ENV['max_delete_share']}]",
+    )
+
+
 def parse_settings(args: argparse.Namespace) -> ParseSettings:
+    share_text = getattr(args, "max_delete_share", None)
+    mode_map = getattr(args, "mode_by_prefix", None)
     return ParseSettings.from_env(
+        mode=getattr(args, "mode", None),
+        mode_by_prefix=parse_prefix_map(mode_map, "MODE") if mode_map else None,
+        allow_mass_delete=getattr(args, "allow_mass_delete", None),
+        max_delete_share=share(share_text, "--max-delete-share") if share_text else None,
         encoding=args.encoding,
         allowed_encodings=tuple(args.allowed_encodings.split(","))
         if args.allowed_encodings
@@ -192,7 +232,23 @@ def db_config(args: argparse.Namespace) -> DbConfig:
         password_file=getattr(args, "password_file", None),
         defaults_file=getattr(args, "defaults_file", None),
     )
-    return resolve(flags)
+    config = resolve(flags)
+    if getattr(args, "verify", False) and not config.verify:
+        from dataclasses import replace
+
+        config = replace(config, verify=True)
+    return config
+
+
+def verify_option(parser: argparse.ArgumentParser) -> None:
+    """``--verify``: prove each load before its commit (also ``verify=1`` in the URL, or
+    FUNDSYNC_VERIFY=1)."""
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="prove before each commit that fund_data holds exactly the file's values "
+        "(costs a re-read of the file's trade dates; also FUNDSYNC_VERIFY=1)",
+    )
 
 
 def positive_int(text: str) -> int:

@@ -13,8 +13,10 @@ from loader.cli.common import (
     db_option,
     error_lines,
     exit_status,
+    merge_options,
     parse_options,
     parse_settings,
+    verify_option,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ def register(commands: Any) -> None:
     )
     load.add_argument("--json", action="store_true", help="one JSON object per source")
     load.add_argument("--force", action="store_true", help="reload even if already loaded")
+    verify_option(load)
+    merge_options(load)
     db_option(load)
     aws_options(load)
     parse_options(load)

@@ -145,7 +145,7 @@ def _print_status(state: Status, args: argparse.Namespace) -> None:
 def _attempt_header() -> str:
     return (
         f"  {'id':>6} {'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} "
-        f"{'unchanged':>10} {'seconds':>8}  {'when':<16}  source"
+        f"{'unchanged':>10} {'deleted':>8} {'seconds':>8} {'verified':<8}  {'when':<16}  source"
     )
 
 
@@ -157,7 +157,8 @@ def _attempt_line(a: Attempt) -> str:
     status = "stuck" if a.stuck else a.status
     return (
         f"  {a.id:>6} {status:<9} {n(a.rows_merged):>10} {n(a.inserted):>10} {n(a.updated):>9} "
-        f"{n(a.unchanged):>10} {seconds:>8}  {a.started_at:%Y-%m-%d %H:%M}  {a.source}"
+        f"{n(a.unchanged):>10} {n(a.deleted):>8} {seconds:>8} {'yes' if a.verified else '-':<8}  "
+        f"{a.started_at:%Y-%m-%d %H:%M}  {a.source}"
     )
 
 
@@ -213,9 +214,12 @@ def run_show(args: argparse.Namespace) -> int:
     print(
         f"  {a.rows_merged or 0:,} rows merged: {a.inserted or 0:,} inserted, "
         f"{a.updated or 0:,} updated, {a.unchanged or 0:,} unchanged"
+        + (f", {a.deleted:,} deleted (replace-days)" if a.deleted is not None else "")
     )
     if a.version:
         print(f"  version {a.version}, content {a.content_hash[:16]}")
+    if a.digest:
+        print(f"  verified before its commit: load digest {a.digest}")
     for d, n, held in change.days:
         print(f"  {d}: {n:,} rows in the file, {held:,} still as it wrote them")
     if not change.days:

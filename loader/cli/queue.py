@@ -15,12 +15,14 @@ from loader.cli.common import (
     command,
     db_config,
     db_option,
+    merge_options,
     parse_options,
     parse_settings,
     positive_int,
+    verify_option,
 )
 from loader.errors import ConfigError
-from loader.settings import PIPELINE_ENV
+from loader.settings import DB_ENV, PIPELINE_ENV
 
 
 def register(commands: Any) -> None:
@@ -72,6 +74,16 @@ def _register_worker(commands: Any) -> None:
         action="store_true",
         help="also write CloudWatch embedded-metric-format lines (for ECS with CloudWatch)",
     )
+    _log_options(worker)
+    verify_option(worker)
+    merge_options(worker)
+    db_option(worker)
+    aws_options(worker)
+    parse_options(worker)
+    worker.set_defaults(func=run_worker)
+
+
+def _log_options(worker: argparse.ArgumentParser) -> None:
     worker.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -83,10 +95,6 @@ def _register_worker(commands: Any) -> None:
         help="text lines for a person, JSON lines for a log pipeline (default: text on a "
         "terminal, JSON otherwise)",
     )
-    db_option(worker)
-    aws_options(worker)
-    parse_options(worker)
-    worker.set_defaults(func=run_worker)
 
 
 def _register_dlq(commands: Any) -> None:
@@ -142,6 +150,8 @@ def run_worker(args: argparse.Namespace) -> int:
     if not 0 <= args.wait <= 20:
         raise ConfigError("--wait must be between 0 and 20 seconds")
     settings = PipelineSettings.from_env(dlq_url=args.dlq_url, retry_delay_seconds=args.retry_delay)
+    if args.verify:
+        os.environ[DB_ENV["verify"]] = "1"  # the worker's connection may come from the env
     config = db_config(args) if args.db else None
     level = args.log_level or ("WARNING" if args.quiet else "DEBUG" if args.verbose else "INFO")
     log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")

@@ -64,6 +64,10 @@ class DbConfig:
     """``temporary`` (one TEMPORARY table per connection) or ``regular`` (a regular table per
     load, ``fund_data_stage_<ledger id>``, dropped after it: on Aurora MySQL 3.03.2+ the fast
     insert path works only for regular tables; docs/mysql.md)."""
+    verify: bool = False
+    """Prove before each commit that fund_data holds exactly the file's values (URL
+    ``verify=1``, ``FUNDSYNC_VERIFY``, ``--verify``); off by default for its cost
+    (docs/mysql.md, "Verified loads")."""
 
     def __post_init__(self) -> None:
         if self.staging_table not in STAGING_TABLES:
@@ -133,6 +137,9 @@ class DbConfig:
         staging = env.get(DB_ENV["staging_table"], "").strip().lower()
         if staging and self.staging_table == "temporary":  # a URL's regular wins
             changes["staging_table"] = staging
+        verify = env.get(DB_ENV["verify"], "").strip().lower()
+        if verify in _TRUE and not self.verify:
+            changes["verify"] = True
         if not self.password and (password := env.get(DB_ENV["db_password"])):
             changes["password"] = password  # the URL's own password wins
         return replace(self, **changes) if changes else self
@@ -214,7 +221,7 @@ def url_fields(url: str) -> dict[str, Any]:
         raise ConfigError(f"the database URL does not parse: {PERCENT_ENCODE}")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     known = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_mode", "time_zone"}
-    known.add("staging_table")
+    known |= {"staging_table", "verify"}
     known |= {"ssl_verify_identity", "ssl_disabled", *TIMEOUTS}
     if unknown := set(query) - known:
         raise ConfigError(f"unknown database URL parameter(s): {', '.join(sorted(unknown))}")
@@ -234,6 +241,7 @@ def url_fields(url: str) -> dict[str, Any]:
         "ssl_key": query.get("ssl_key"),
         "time_zone": query.get("time_zone"),
         "staging_table": query.get("staging_table"),
+        "verify": True if query.get("verify", "").lower() in _TRUE else None,
         **_timeouts(query),
     }
     mode = _ssl_mode(query)

@@ -13,13 +13,15 @@ groups are counted as unchanged: their stored values, lineage and
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import polars as pl
 
+from loader.errors import VerificationFailed
 from loader.mysql import sql
-from loader.prepare.digest import group_digests, typed, without_groups
+from loader.prepare.digest import group_digests, keys_frame, load_digest, typed, without_groups
 from loader.prepare.staging import StagingStream, StagingText
 
 STOCKS_PER_QUERY = 5_000
@@ -58,11 +60,26 @@ def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> 
     return pl.DataFrame(found, schema=_SCHEMA, orient="row")
 
 
-def unchanged_groups(cur: Any, staging: StagingText) -> tuple[StagingText, int]:
+@dataclass(frozen=True)
+class Narrowed:
+    """The digest pre-pass's result: the staging text left, and what it proved."""
+
+    staging: StagingText
+    unchanged: int = 0
+    """Rows of the groups fund_data already held exactly (not staged)."""
+    mine: pl.DataFrame | None = None
+    """The client's group digests of the whole file (None: not computed)."""
+    proven: pl.DataFrame | None = None
+    """The groups (d_trade, stock) proven equal under this load's shared locks."""
+
+
+def unchanged_groups(cur: Any, staging: StagingText) -> Narrowed:
     """The staging text without the groups fund_data holds exactly, and how many rows those
     groups have. The same text when no group matched."""
     rows = typed(staging.frame())
-    order = staging.order if isinstance(staging, StagingStream) else None
+    if rows.is_empty():
+        return Narrowed(staging)
+    order = _order_of(staging)
     funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
     if funds["funds"].min() >= WHOLE_DAY_FUNDS:  # type: ignore[operator]
         with ThreadPoolExecutor(1) as pool:  # Polars works while the server does
@@ -73,9 +90,129 @@ def unchanged_groups(cur: Any, staging: StagingText) -> tuple[StagingText, int]:
         mine = group_digests(rows, order)
         theirs = server_digests(cur, mine.select("d_trade", "stock"))
     if theirs is None or theirs.is_empty():
-        return staging, 0
+        return Narrowed(staging, mine=mine)
     same = mine.join(theirs, on=["d_trade", "stock", "rows", "digest"], how="inner")
     if same.is_empty():
-        return staging, 0
+        return Narrowed(staging, mine=mine)
     rest = without_groups(rows, same)
-    return StagingStream(rest), rows.height - rest.height
+    proven = same.select("d_trade", "stock")
+    return Narrowed(StagingStream(rest), rows.height - rest.height, mine, proven)
+
+
+def _order_of(staging: StagingText) -> pl.Series | None:
+    return staging.order if isinstance(staging, StagingStream) else None
+
+
+def verify_load(
+    cur: Any,
+    key: str,
+    staging: StagingText,
+    mine: pl.DataFrame | None = None,
+    proven: pl.DataFrame | None = None,
+    kept_newer: pl.DataFrame | None = None,
+) -> str:
+    """Prove, inside the merge's transaction, that fund_data holds every key of the file with
+    exactly the file's values; returns the load digest (:func:`load_digest`).
+
+    ``mine``: the client's group digests when already computed; ``proven``: groups the
+    pre-pass proved equal under this transaction's shared locks (not read again);
+    ``kept_newer``: keys left as a newer file wrote them (not the file's to prove). A group
+    the server holds more rows of than the file (keys the file lacks: an upsert keeps them)
+    is compared over the file's keys only. Raises :class:`VerificationFailed` with both
+    load digests.
+    """
+    rows = typed(staging.frame())
+    order = _order_of(staging)
+    if kept_newer is not None and not kept_newer.is_empty():
+        rows = rows.with_columns(
+            pl.col(c).cast(pl.String) for c in ("stock", "ticker", "col_code")
+        ).join(kept_newer, on=["d_trade", "stock", "ticker", "col_code"], how="anti")
+        order, mine = None, None
+    if mine is None:
+        mine = group_digests(rows, order)
+    if mine.is_empty():
+        return load_digest(mine)
+    check = mine if proven is None else mine.join(proven, on=["d_trade", "stock"], how="anti")
+    if check.is_empty():  # every group proven by the pre-pass, under this transaction's locks
+        return load_digest(mine)
+    theirs = digests_of_file_keys(cur, check, rows)
+    expected = load_digest(check)
+    found = load_digest(theirs)
+    if expected == found:
+        return load_digest(mine)
+    differ = check.join(theirs, on=["d_trade", "stock"], how="left", suffix="_found").filter(
+        (pl.col("rows") != pl.col("rows_found")).fill_null(True)
+        | (pl.col("digest") != pl.col("digest_found")).fill_null(True)
+    )
+    first = differ.row(0, named=True) if differ.height else {}
+    raise VerificationFailed(
+        f"{key}: after the merge fund_data does not hold the file's values in "
+        f"{differ.height} (trade date, fund) group(s); first {first.get('d_trade')} "
+        f"{first.get('stock')!r}: expected {first.get('rows')} rows with digest "
+        f"{first.get('digest')}, found {first.get('rows_found')} with "
+        f"{first.get('digest_found')}; load digest expected {expected}, found {found}; "
+        "rolled back",
+        expected,
+        found,
+    )
+
+
+def digests_of_file_keys(cur: Any, check: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The server's digests of the groups in ``check``, over the file's keys only where the
+    server holds more rows of a group than the file."""
+    if check.is_empty():
+        return pl.DataFrame(schema=_SCHEMA)
+    funds = check.group_by("d_trade").agg(pl.len().alias("funds"))
+    whole = bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
+    theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole)
+    if theirs is None:
+        raise VerificationFailed("the server truncated a group's text", "", "")
+    theirs = theirs.join(check.select("d_trade", "stock"), on=["d_trade", "stock"], how="semi")
+    wider = theirs.join(check, on=["d_trade", "stock"], suffix="_file").filter(
+        pl.col("rows") > pl.col("rows_file")
+    )
+    if wider.is_empty():
+        return theirs
+    narrow = [
+        _keys_digest(cur, rows, day, stock)
+        for day, stock in wider.select("d_trade", "stock").iter_rows()
+    ]
+    return pl.concat(
+        [
+            theirs.join(wider, on=["d_trade", "stock"], how="anti"),
+            pl.DataFrame(narrow, schema=_SCHEMA, orient="row"),
+        ]
+    )
+
+
+def _keys_digest(cur: Any, rows: pl.DataFrame, day: date, stock: str) -> tuple[date, str, int, str]:
+    """The server's digest of one group over the file's keys of it."""
+    group = keys_frame(rows).filter((pl.col("d_trade") == day) & (pl.col("stock") == stock))
+    pairs = [v for pair in group.select("ticker", "col_code").iter_rows() for v in pair]
+    cur.execute(sql.group_digest_of_keys(group.height), [day, stock, *pairs])
+    found = cur.fetchall()
+    return found[0] if found else (day, stock, 0, "")
+
+
+STORED_SCHEMA = {
+    "d_trade": pl.Date,
+    "stock": pl.String,
+    "ticker": pl.String,
+    "col_code": pl.String,
+    "stored_numeric": pl.String,
+    "stored_text": pl.String,
+    "stored_source": pl.String,
+}
+
+
+def stored_rows(cur: Any, groups: pl.DataFrame) -> pl.DataFrame:
+    """Every row fund_data holds in these (d_trade, stock) groups, values as printed (the
+    canonical text's numeric form) and the source that last changed each."""
+    found: list[tuple[Any, ...]] = []
+    for (day,), funds in groups.group_by("d_trade", maintain_order=True):
+        stocks = funds["stock"].to_list()
+        for start in range(0, len(stocks), STOCKS_PER_QUERY):
+            batch = stocks[start : start + STOCKS_PER_QUERY]
+            cur.execute(sql.stored_rows_of_groups(len(batch)), [day, *batch])
+            found.extend(cur.fetchall())
+    return pl.DataFrame(found, schema=STORED_SCHEMA, orient="row")

@@ -18,6 +18,7 @@ from loader.sources import SourceIdentity, key_hash
 LEDGER_TABLE = "fund_data_loads"
 DAYS_TABLE = "fund_data_load_days"
 COUNT_FIELDS = (
+    "deleted",
     "rows_read",
     "rows_merged",
     "duplicates_in_file",
@@ -27,7 +28,7 @@ COUNT_FIELDS = (
     "unchanged",
     "rejected_rows",
 )
-TEXT_FIELDS = ("encoding", "date_format", "date_order", "method")
+TEXT_FIELDS = ("encoding", "date_format", "date_order", "method", "digest")
 ERROR_BYTES = 60_000
 """The ``error`` column is TEXT (65,535 bytes): longer error texts are cut to this many."""
 KEY_CHARS = 1024
@@ -54,6 +55,35 @@ def lock_name(ledger_id: int) -> str:
 
 def _outcome_fields(report: dict[str, Any]) -> list[str]:
     return [f for f in (*COUNT_FIELDS, *TEXT_FIELDS) if report.get(f) is not None]
+
+
+def latest_digest(conn: MySQLConnectionAbstract, key: str) -> str | None:
+    """The load digest of the most recent successful load of this source (None: that load
+    was not verified)."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT digest FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loaded' "
+        "ORDER BY id DESC LIMIT 1",
+        (key_hash(key),),
+    )
+    row = cur.fetchone()
+    cur.close()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def sources_of_days(conn: MySQLConnectionAbstract, first: date, last: date) -> list[str]:
+    """The source keys whose successful loads touched trade dates from ``first`` to ``last``,
+    the most recently loaded first."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT l.source_key, MAX(l.id) FROM {LEDGER_TABLE} l JOIN fund_data_load_days d "
+        "ON d.load_id = l.id WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' "
+        "GROUP BY l.source_key ORDER BY 2 DESC",
+        (first, last),
+    )
+    keys = [str(row[0]) for row in cur.fetchall()]
+    cur.close()
+    return keys
 
 
 def latest_load(conn: MySQLConnectionAbstract, key: str) -> SourceIdentity | None:

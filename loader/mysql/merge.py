@@ -19,16 +19,18 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mysql.connector
+import polars as pl
 
 from loader.errors import DatabaseError, LedgerChanged, LoaderError
 from loader.mysql import ledger, sql
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
-from loader.mysql.digest import unchanged_groups
+from loader.mysql.digest import unchanged_groups, verify_load
 from loader.mysql.session import Session
+from loader.mysql.snapshot import delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
 from loader.outcome import Status, outcome_of
 from loader.prepare.prepared import PreparedFile
@@ -153,9 +155,17 @@ def _merge_once(
     cur: Any = conn.cursor()
     try:
         _begin(conn, cur, prepared.key)
+        proof = _Proof()
         merged = _merge_direct(session, cur, prepared, watch, stage)
         if merged is None:
-            merged = _merge_staged(session, cur, prepared, watch, stage)
+            merged, proof = _merge_staged(session, cur, prepared, watch, stage)
+        if session.config.verify:
+            assert prepared.staging is not None
+            with watch.stage("verify"):
+                digest = verify_load(
+                    cur, prepared.key, prepared.staging, proof.mine, proof.proven, proof.kept_newer
+                )
+            merged = replace(merged, digest=digest)
         report = LoadReport.of(
             prepared,
             "loaded",
@@ -195,7 +205,9 @@ def _merge_direct(
     with watch.stage("merge", trace="load_direct"), staging.open(session.staging) as path:
         counts = load_direct(cur, path, staging.height)
     if counts is not None:
-        return Merged(counts, "load_data_local_direct")
+        return Merged(
+            counts, "load_data_local_direct", deleted=0 if prepared.replace_days else None
+        )
     # someone else wrote those keys, or LOCAL INFILE is refused: the staging way
     conn = session.connection()
     conn.rollback()
@@ -204,19 +216,30 @@ def _merge_direct(
     return None
 
 
+@dataclass(frozen=True)
+class _Proof:
+    """What the staged merge already proved, so the verification need not read it again."""
+
+    mine: pl.DataFrame | None = None
+    proven: pl.DataFrame | None = None
+    kept_newer: pl.DataFrame | None = None
+
+
 def _merge_staged(
     session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
-) -> Merged:
-    staging = prepared.staging
-    assert staging is not None
+) -> tuple[Merged, _Proof]:
+    assert prepared.staging is not None
     with watch.stage("digest"):
-        staging, same = unchanged_groups(cur, staging)
+        narrowed = unchanged_groups(cur, prepared.staging)
+    staging, same = narrowed.staging, narrowed.unchanged
     written = staging.height
     method = "digest"
     if written:
         with watch.stage("stage"), staging.open(session.staging) as path:
             method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
-    superseded = _drop_superseded(session, cur, prepared, watch, stage) if written else 0
+    superseded, kept_newer = 0, None
+    if written:
+        superseded, kept_newer = _drop_superseded(session, cur, prepared, watch, stage)
     with watch.stage("unchanged"):
         identical = drop_unchanged(cur, stage) if written else 0
     with watch.stage("merge"):
@@ -227,28 +250,61 @@ def _merge_staged(
             else MergeCounts(0, 0, 0)
         )
     kept = counts.unchanged + identical + superseded + same
-    return Merged(
+    merged = Merged(
         MergeCounts(counts.inserted, counts.updated, kept),
         method,
         superseded=superseded,
         unstaged=same,
+        deleted=_replace_days(session, cur, prepared, watch),
     )
+    return merged, _Proof(narrowed.mine, narrowed.proven, kept_newer)
+
+
+def _replace_days(
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+) -> int | None:
+    """replace-days: delete the keys of the file's trade dates it lacks (None: an upsert). A
+    file older than one already loaded for its dates deletes nothing (the newer one is the
+    snapshot; this one only fills gaps)."""
+    if not prepared.replace_days:
+        return None
+    assert prepared.staging is not None
+    modified = prepared.identity.modified
+    conn = session.connection()
+    if (
+        modified is not None
+        and prepared.newer_wins
+        and ledger.newer_sources(conn, prepared.days, modified, prepared.key)
+    ):
+        return 0
+    with watch.stage("delete"):
+        rows = prepared.staging.frame()
+        return delete_missing(cur, prepared.key, rows, prepared.max_delete_share)
 
 
 def _drop_superseded(
     session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
-) -> int:
+) -> tuple[int, pl.DataFrame | None]:
     """Drop the staged rows a newer file of the same trade dates wrote last: an older file
-    (retried after its correction loaded, say) fills gaps but never overwrites newer data."""
+    (retried after its correction loaded, say) fills gaps but never overwrites newer data.
+    Returns how many, and (when loads are verified) their keys."""
     modified = prepared.identity.modified
     if modified is None or not prepared.newer_wins:
-        return 0
+        return 0, None
     newer = ledger.newer_sources(session.connection(), prepared.days, modified, prepared.key)
     if not newer:
-        return 0
+        return 0, None
     with watch.stage("superseded"):
+        keys = None
+        if session.config.verify:
+            cur.execute(sql.superseded_keys_in_stage(len(newer), stage), newer)
+            keys = pl.DataFrame(
+                cur.fetchall(),
+                schema={c: pl.Date if c == "d_trade" else pl.String for c in sql.KEY_COLUMNS},
+                orient="row",
+            )
         cur.execute(sql.delete_superseded_from_stage(len(newer), stage), newer)
-        return int(cur.rowcount)
+        return int(cur.rowcount), keys
 
 
 # -- recording what did not merge ----------------------------------------------------

@@ -128,6 +128,19 @@ def delete_superseded_from_stage(sources: int, stage: str = STAGE_TABLE) -> str:
     )
 
 
+KEY_COLUMNS = ("d_trade", "stock", "ticker", "col_code")
+
+
+def superseded_keys_in_stage(sources: int, stage: str = STAGE_TABLE) -> str:
+    """The keys :func:`delete_superseded_from_stage` would drop (read first when verifying)."""
+    marks = ", ".join(["%s"] * sources)
+    return (
+        f"SELECT s.d_trade, s.stock, s.ticker, s.col_code FROM {stage} s JOIN {TARGET_TABLE} f "
+        f"USING (d_trade, stock, ticker, col_code) WHERE f.s3_source_key IN ({marks}) "
+        "LOCK IN SHARE MODE"
+    )
+
+
 def any_key_exists(days: int) -> str:
     """Whether fund_data has any row on the file's trade dates (``days`` placeholders)."""
     marks = ", ".join(["%s"] * days)
@@ -216,4 +229,49 @@ def group_digests(stocks: int | None) -> str:
         "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)) "
         f"FROM {TARGET_TABLE} WHERE d_trade = %s{funds} "
         "GROUP BY d_trade, stock LOCK IN SHARE MODE"
+    )
+
+
+def group_digest_of_keys(keys: int) -> str:
+    """:func:`group_digests` of one (d_trade, stock) group over ``keys`` (ticker, col_code)
+    pairs only (parameters: the date, the fund, then the pairs)."""
+    pairs = ", ".join(["(%s, %s)"] * keys)
+    return (
+        f"SELECT d_trade, stock, COUNT(*), MD5(GROUP_CONCAT({_CANONICAL_ROW} "
+        "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)) "
+        f"FROM {TARGET_TABLE} WHERE d_trade = %s AND stock = %s "
+        f"AND (ticker, col_code) IN ({pairs}) GROUP BY d_trade, stock LOCK IN SHARE MODE"
+    )
+
+
+def stored_rows_of_groups(stocks: int) -> str:
+    """The rows of ``stocks`` funds on one trade date, the decimal as text (parameters: the
+    date, then the funds)."""
+    marks = ", ".join(["%s"] * stocks)
+    return (
+        "SELECT d_trade, stock, ticker, col_code, CAST(value_numeric AS CHAR), value_text, "
+        f"s3_source_key FROM {TARGET_TABLE} WHERE d_trade = %s AND stock IN ({marks})"
+    )
+
+
+def group_counts() -> str:
+    """Per fund of one trade date, the rows fund_data holds (shared locks, to the commit)."""
+    return (
+        f"SELECT d_trade, stock, COUNT(*) FROM {TARGET_TABLE} WHERE d_trade = %s "
+        "GROUP BY d_trade, stock LOCK IN SHARE MODE"
+    )
+
+
+def delete_groups(stocks: int) -> str:
+    """Delete every row of ``stocks`` funds on one trade date (the date, then the funds)."""
+    marks = ", ".join(["%s"] * stocks)
+    return f"DELETE FROM {TARGET_TABLE} WHERE d_trade = %s AND stock IN ({marks})"
+
+
+def delete_group_except(keys: int) -> str:
+    """Delete the rows of one (d_trade, stock) group but ``keys`` (ticker, col_code) pairs."""
+    pairs = ", ".join(["(%s, %s)"] * keys)
+    return (
+        f"DELETE FROM {TARGET_TABLE} WHERE d_trade = %s AND stock = %s "
+        f"AND (ticker, col_code) NOT IN ({pairs})"
     )

@@ -22,7 +22,8 @@ SHORT_SHARE = 0.5
 """A trade date with fewer rows than this share of the window's median day is short."""
 LEDGER_COLUMNS = (
     "id, source_key, status, rows_read, rows_merged, inserted, updated, unchanged, "
-    "rejected_rows, duration_ms, started_at, finished_at, object_version, content_hash, error"
+    "rejected_rows, duration_ms, started_at, finished_at, object_version, content_hash, error, "
+    "digest, deleted"
 )
 
 
@@ -45,8 +46,16 @@ class Attempt:
     version: str | None
     content_hash: str
     error: str | None
+    digest: str | None = None
+    """The load digest of a verified load (None: not verified)."""
+    deleted: int | None = None
+    """Rows a replace-days load deleted (None: an upsert)."""
     stuck: bool = False
     """A ``loading`` row whose process or connection is gone (its named lock is free)."""
+
+    @property
+    def verified(self) -> bool:
+        return self.digest is not None
 
     @property
     def reason(self) -> str | None:
@@ -55,6 +64,7 @@ class Attempt:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["reason"] = self.reason
+        out["verified"] = self.verified
         return out
 
 

@@ -34,6 +34,7 @@ COUNT_METRICS = {
     "inserted": "RowsInserted",
     "updated": "RowsUpdated",
     "unchanged": "RowsUnchanged",
+    "deleted": "RowsDeleted",
     "rejected_rows": "RowsRejected",
     "duplicates_in_file": "RowsDuplicate",
 }
@@ -158,6 +159,8 @@ class Telemetry:
         for field, name in COUNT_METRICS.items():
             if (value := report.get(field)) is not None:
                 add(name=name, unit=MetricUnit.Count, value=value)
+        if report.get("verified"):
+            add(name="LoadsVerified", unit=MetricUnit.Count, value=1)
         if rate := report.get("rows_per_second"):
             add(name="RowsPerSecond", unit=MetricUnit.CountPerSecond, value=rate)
         if report.get("bytes") is not None:

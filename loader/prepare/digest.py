@@ -87,3 +87,23 @@ def without_groups(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
         .join(keys, on=["d_trade", "_stock"], how="anti")
         .drop("_stock")
     )
+
+
+def load_digest(groups: pl.DataFrame) -> str:
+    """One MD5 over a load's group digests (d_trade, stock, rows, digest, in key order): what
+    the ledger records for a verified load, and what ``fundsync verify`` recomputes."""
+    ordered = groups.select(
+        pl.col("d_trade").dt.to_string("%Y-%m-%d"),
+        "stock",
+        pl.col("rows").cast(pl.String),
+        "digest",
+    ).sort("d_trade", "stock")
+    text = "\n".join(SEPARATOR.join(row) for row in ordered.iter_rows())
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def keys_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """The key columns as Date and String (for joins between frames of either origin)."""
+    return typed(rows).select(
+        "d_trade", *(pl.col(c).cast(pl.String) for c in ("stock", "ticker", "col_code"))
+    )

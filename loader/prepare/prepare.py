@@ -91,6 +91,10 @@ def _prepare(
         timings=watch.timings(),
         seconds=watch.elapsed,
         rejected_rows=parsed.rejects,
+        replace_days=options.parse.mode_for(identity.key) == "replace-days",
+        max_delete_share=None
+        if options.parse.allow_mass_delete
+        else options.parse.max_delete_share,
     )
 
 

@@ -41,6 +41,11 @@ class PreparedFile:
     """The rows a bad-row allowance let the file load without, with their reasons."""
     newer_wins: bool = True
     """Leave the rows a newer S3 object of the same trade dates wrote (the merge's rule)."""
+    replace_days: bool = False
+    """The file is the whole content of its trade dates: the merge deletes the keys of those
+    dates that it lacks (``--mode replace-days``)."""
+    max_delete_share: float | None = None
+    """replace-days: the largest share of a day's rows the merge may delete (None: any)."""
 
     @classmethod
     def failed(

@@ -1,0 +1,155 @@
+"""Whole-day snapshots (--mode replace-days): keys of the file's trade dates that the file
+lacks are deleted in the load's transaction, guarded against mass deletes."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+
+from loader.errors import ConfigError
+from loader.mysql.session import Session
+from loader.pipeline.events import s3_notification
+from loader.settings import ParseSettings
+from loader.sources import S3Object
+from tests.conftest import csv_bytes, load_file, query, table
+from tests.test_cli_db import fundsync, plain_url
+
+pytestmark = pytest.mark.db
+
+
+def day(d: str, funds: range = range(50), cols: int = 4) -> list[str]:
+    return [f"{d},F{f},F{f}-A,C{c},{f}.{c}5" for f in funds for c in range(cols)]
+
+
+def export(tmp_path, name: str, rows: list[str]):
+    path = tmp_path / name
+    path.write_bytes(csv_bytes(*rows))
+    return path
+
+
+def keys(config, d: str) -> set[tuple[str, str]]:
+    return {(r[1], r[3]) for r in table(config) if str(r[0]) == d}
+
+
+REPLACE = {"mode": "replace-days"}
+
+
+def test_the_missing_keys_of_the_files_dates_go_and_nothing_else(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        load_file(session, export(tmp_path, "d10.csv", day("2025-12-10")))
+        snapshot = [
+            line
+            for line in day("2025-12-09")
+            if ",F4," not in line and not line.startswith("2025-12-09,F1,F1-A,C3,")
+        ]
+        snapshot.append("2025-12-09,F50,F50-A,C0,1")
+        report = load_file(session, export(tmp_path, "d9-fix.csv", snapshot), **REPLACE)
+    assert report.status == "loaded", report.failure
+    assert (report.to_dict()["deleted"], report.inserted, report.updated) == (5, 1, 0)
+    assert keys(db, "2025-12-09") == {(line.split(",")[1], line.split(",")[3]) for line in snapshot}
+    assert len(keys(db, "2025-12-10")) == 200  # another date: untouched
+    ledger = query(db, "SELECT deleted FROM fund_data_loads ORDER BY id")
+    assert ledger == [(None,), (None,), (5,)]
+
+
+def test_a_mass_delete_is_refused_with_its_numbers_unless_allowed(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        before = table(db)
+        half = export(tmp_path, "half.csv", day("2025-12-09", range(25)))
+        refused = load_file(session, half, **REPLACE)
+        assert (refused.status, refused.error_type) == ("rejected", "MassDeleteRefused")
+        assert "2025-12-09 would lose 100 of its 200 rows (50.0%)" in refused.failure.message
+        assert table(db) == before
+        allowed = load_file(session, half, force=True, allow_mass_delete=True, **REPLACE)
+        assert (allowed.status, allowed.to_dict()["deleted"]) == ("loaded", 100)
+        assert len(table(db)) == 100
+
+
+def test_the_share_allowed_is_a_setting(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        part = export(tmp_path, "part.csv", day("2025-12-09", range(40)))  # 20% goes
+        refused = load_file(session, part, **REPLACE)
+        allowed = load_file(session, part, force=True, max_delete_share=0.25, **REPLACE)
+    assert (refused.status, allowed.status, allowed.to_dict()["deleted"]) == (
+        "rejected",
+        "loaded",
+        40,
+    )
+
+
+def test_an_empty_or_header_only_file_deletes_nothing(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        (tmp_path / "empty.csv").write_bytes(b"")
+        for path in (export(tmp_path, "header.csv", []), tmp_path / "empty.csv"):
+            report = load_file(session, path, allow_mass_delete=True, **REPLACE)
+            assert report.status == "loaded" and not report.to_dict()["deleted"]
+    assert len(table(db)) == 200
+
+
+def test_an_upsert_deletes_nothing_and_says_so(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        report = load_file(session, export(tmp_path, "part.csv", day("2025-12-09", range(10))))
+    assert (report.status, report.to_dict()["deleted"]) == ("loaded", None)
+    assert len(table(db)) == 200
+
+
+def test_replace_days_and_verify_together(db, tmp_path):
+    with Session(replace(db, verify=True)) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        snapshot = [line for line in day("2025-12-09") if ",F7," not in line]
+        report = load_file(session, export(tmp_path, "fix.csv", snapshot), **REPLACE)
+    assert (report.status, report.to_dict()["deleted"], report.to_dict()["verified"]) == (
+        "loaded",
+        4,
+        True,
+    )
+
+
+def test_the_cli_flag_and_the_prefix_setting(db, tmp_path):
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+    path = export(tmp_path, "fix.csv", [line for line in day("2025-12-09") if ",F7," not in line])
+    run = fundsync("load", "--json", "--mode", "replace-days", str(path), "--db", plain_url(db))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[0])["deleted"] == 4
+    settings = ParseSettings(mode_by_prefix=(("raw/eu/", "replace-days"), ("raw/eu/x/", "upsert")))
+    assert [settings.mode_for(k) for k in ("raw/eu/a.csv", "raw/eu/x/a.csv", "raw/th/a.csv")] == [
+        "replace-days",
+        "upsert",
+        "upsert",
+    ]
+    with pytest.raises(ConfigError):
+        ParseSettings(mode="replace")
+    run = fundsync("load", "--mode", "replace", str(path), "--db", plain_url(db))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+@pytest.mark.aws
+def test_an_original_retried_after_its_correction_deletes_nothing(handler, lake, db, monkeypatch):
+    monkeypatch.setenv("FUNDSYNC_MODE", "replace-days")
+    monkeypatch.setenv("FUNDSYNC_ALLOW_MASS_DELETE", "1")
+    handler.module.reset()
+    original = lake.put(
+        "2025-12-09/day.csv",
+        csv_bytes("2025-12-09,S,T,A,1", "2025-12-09,S,T,B,1", "2025-12-09,S,T,C,1"),
+    )
+    time.sleep(1.1)
+    correction = lake.put(
+        "2025-12-09/day_correction.csv", csv_bytes("2025-12-09,S,T,A,2", "2025-12-09,S,T,B,2")
+    )
+    lake.clear()
+    assert handler(handler.event(s3_notification(S3Object(lake.bucket, correction)))) == []
+    assert handler(handler.event(s3_notification(S3Object(lake.bucket, original)))) == []
+    assert [(r[3], r[4]) for r in table(db)] == [("A", 2), ("B", 2), ("C", 1)]
+    [report] = [
+        r["load_report"] for r in handler.log_records() if r.get("source", "").endswith(original)
+    ]
+    assert report["deleted"] == 0
