@@ -60,11 +60,14 @@ from loader.mysql.connection import connect  # noqa: E402
 from loader.prepare.staging import StagingDir  # noqa: E402
 
 TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
-EXTRA_TOOLS = ["fundsync_regular"]
-"""Not run unless asked: fund-data-sync with the regular staging table (for Aurora)."""
+EXTRA_TOOLS = ["fundsync_regular", "fundsync_verify", "fundsync_replace"]
+"""Not run unless asked: fund-data-sync with the regular staging table (for Aurora), with
+verified loads (the cost of the proof), and in replace-days mode."""
 LABELS = {
     "fundsync": "fund-data-sync load",
     "fundsync_regular": "fund-data-sync load, regular staging table",
+    "fundsync_verify": "fund-data-sync load --verify",
+    "fundsync_replace": "fund-data-sync load --mode replace-days",
     "rowwise": "row-at-a-time (csv + Decimal, executemany ODKU)",
     "awswrangler": "awswrangler to_sql (pandas, upsert_duplicate_key)",
     "ceiling": "ceiling: raw LOAD DATA of clean rows",
@@ -157,8 +160,12 @@ def status_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int
 def run_tool(tool: str, url: str, path: Path, key: str) -> dict[str, Any]:
     """The tool in a process of its own, which reports its own peak RSS (VmHWM)."""
     python = peers_python() if tool == "awswrangler" else Path(sys.executable)
-    if tool == "fundsync_regular":
-        tool, url = "fundsync", url + ("&" if "?" in url else "?") + "staging_table=regular"
+    env = dict(os.environ)
+    if tool in ("fundsync_regular", "fundsync_verify"):
+        setting = "staging_table=regular" if tool == "fundsync_regular" else "verify=1"
+        tool, url = "fundsync", url + ("&" if "?" in url else "?") + setting
+    elif tool == "fundsync_replace":
+        tool, env["FUNDSYNC_MODE"] = "fundsync", "replace-days"
     command = [
         str(python),
         str(HERE / "tools.py"),
@@ -171,7 +178,7 @@ def run_tool(tool: str, url: str, path: Path, key: str) -> dict[str, Any]:
         key,
     ]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{tool} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -716,6 +723,8 @@ def chart(record: dict[str, Any], target: Path) -> None:
         "ceiling": "#9e9e9e",
         "fundsync": "#1b7f3b",
         "fundsync_regular": "#6fbf73",
+        "fundsync_verify": "#0b4f24",
+        "fundsync_replace": "#4c9a6a",
         "rowwise": "#c77c02",
         "awswrangler": "#2a5ea8",
     }

@@ -52,12 +52,15 @@ def run_fundsync(url: str, path: Path, key: str) -> dict[str, Any]:
     from loader.load import load_source
     from loader.mysql.config import DbConfig
     from loader.mysql.session import Session
+    from loader.prepare.prepare import PrepareOptions
+    from loader.settings import ParseSettings
     from loader.sources import LocalFile
 
     with Session(DbConfig.from_url(url)) as session:
         session.connection()  # connect outside the clock, as every tool does
         started = time.perf_counter()
-        report = load_source(LocalFile(str(path), key), session)
+        options = PrepareOptions(parse=ParseSettings.from_env())  # FUNDSYNC_MODE, say
+        report = load_source(LocalFile(str(path), key), session, options)
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -67,6 +70,8 @@ def run_fundsync(url: str, path: Path, key: str) -> dict[str, Any]:
         "inserted": report.inserted,
         "updated": report.updated,
         "unchanged": report.unchanged,
+        "deleted": report.to_dict().get("deleted"),
+        "verified": report.to_dict().get("verified"),
         "stage_seconds": report.to_dict()["stage_seconds"],
     }
 
