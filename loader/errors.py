@@ -190,7 +190,7 @@ class VerificationFailed(TransientError):
     """After the merge, fund_data did not hold exactly the file's values (a loader bug, or a
     writer outside the loader): the load was rolled back. Carries both load digests."""
 
-    def __init__(self, message: str, expected: str, found: str) -> None:
+    def __init__(self, message: str, expected: str = "", found: str = "") -> None:
         super().__init__(message)
         self.expected = expected
         self.found = found

@@ -51,6 +51,8 @@ ERRORS = {
     "StagingError": "merge",
     "MergeCountMismatch": "merge",
     "LedgerChanged": "merge",
+    "VerificationFailed": "merge",
+    "MassDeleteRefused": "merge",
     "TransientError": "merge",
     "InputError": "parse",
 }
@@ -80,7 +82,7 @@ def test_the_outcome_function_is_the_only_rule():
     assert {kind: outcome_of(errors_instance(kind)).status for kind in ERRORS} == {
         kind: ("rejected" if kind in {
             "FileRejected", "SourceMissing", "SourceUnreadable", "SourceKeyTooLong",
-            "MalformedMessage", "InputError",
+            "MalformedMessage", "InputError", "MassDeleteRefused",
         } else "failed")
         for kind in ERRORS
     }  # fmt: skip
