@@ -145,3 +145,23 @@ def test_an_empty_file_loads_nothing_and_fails_nothing(db, tmp_path):
         report = load_file(session, header)
     assert (report.status, report.rows_merged, report.unchanged) == ("loaded", 0, 0)
     assert len(table(db)) == 1
+
+
+def test_a_file_of_many_funds_reads_whole_days_with_the_same_result(db, tmp_path):
+    """At WHOLE_DAY_FUNDS funds a day and more the server's side is read per date, not per
+    fund: the same groups must come out equal, and the verification agrees."""
+    from dataclasses import replace
+
+    from loader.mysql.digest import WHOLE_DAY_FUNDS
+
+    funds = WHOLE_DAY_FUNDS + 200
+    rows = [f"2025-12-09,F{f:05d},T,C,{f}.25" for f in range(funds)]
+    first = tmp_path / "day.csv"
+    first.write_bytes(csv_bytes(*rows))
+    fixed = tmp_path / "fix.csv"
+    fixed.write_bytes(csv_bytes(*(rows[:-1] + [f"2025-12-09,F{funds - 1:05d},T,C,0.5"])))
+    with Session(replace(db, verify=True)) as session:
+        assert load_file(session, first).to_dict()["verified"] is True  # a whole-day read
+        report = load_file(session, fixed)
+    assert (report.status, report.updated, report.merged.unstaged) == ("loaded", 1, funds - 1)
+    assert report.to_dict()["verified"] is True

@@ -135,7 +135,8 @@ def verify_load(
     check = mine if proven is None else mine.join(proven, on=["d_trade", "stock"], how="anti")
     if check.is_empty():  # every group proven by the pre-pass, under this transaction's locks
         return load_digest(mine)
-    theirs = digests_of_file_keys(cur, check, rows)
+    whole = check.height * 2 >= mine.height  # else name the funds: a correction's few
+    theirs = digests_of_file_keys(cur, check, rows, whole)
     expected = load_digest(check)
     found = load_digest(theirs)
     if expected == found:
@@ -157,13 +158,16 @@ def verify_load(
     )
 
 
-def digests_of_file_keys(cur: Any, check: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+def digests_of_file_keys(
+    cur: Any, check: pl.DataFrame, rows: pl.DataFrame, whole: bool = True
+) -> pl.DataFrame:
     """The server's digests of the groups in ``check``, over the file's keys only where the
-    server holds more rows of a group than the file."""
+    server holds more rows of a group than the file. ``whole``: the groups are most of their
+    dates' funds, so read whole dates when they are many (else name the funds)."""
     if check.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     funds = check.group_by("d_trade").agg(pl.len().alias("funds"))
-    whole = bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
+    whole = whole and bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
     theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole)
     if theirs is None:
         raise VerificationFailed("the server truncated a group's text", "", "")
