@@ -159,7 +159,7 @@ def test_a_file_of_many_funds_reads_whole_days_with_the_same_result(db, tmp_path
     first = tmp_path / "day.csv"
     first.write_bytes(csv_bytes(*rows))
     fixed = tmp_path / "fix.csv"
-    fixed.write_bytes(csv_bytes(*(rows[:-1] + [f"2025-12-09,F{funds - 1:05d},T,C,0.5"])))
+    fixed.write_bytes(csv_bytes(*rows[:-1], f"2025-12-09,F{funds - 1:05d},T,C,0.5"))
     with Session(replace(db, verify=True)) as session:
         assert load_file(session, first).to_dict()["verified"] is True  # a whole-day read
         report = load_file(session, fixed)
