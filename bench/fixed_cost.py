@@ -46,7 +46,7 @@ def timed(command: list[str]) -> float:
 
 
 def top_imports(limit: int = 6) -> list[tuple[str, float]]:
-    """The slowest top-level imports of ``loader.cli.main`` plus what a load imports."""
+    """The slowest imports of what a load imports (two levels deep), cumulative seconds."""
     code = "import loader.cli, loader.load, loader.prepare.prepare, loader.mysql.merge"
     run = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True
@@ -56,10 +56,9 @@ def top_imports(limit: int = 6) -> list[tuple[str, float]]:
         parts = line.split("|")
         if len(parts) != 3 or not parts[1].strip().isdigit():
             continue
-        name = parts[2].rstrip()
-        if name.startswith("  ") and not name.startswith("   "):  # one level deep
-            continue
-        if not name.startswith(" "):
+        name = parts[2].rstrip()[1:]  # after the one space that follows the bar
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        if depth <= 1:  # the top-level imports and what they import directly
             cumulative[name.strip()] = int(parts[1]) / 1e6
     return sorted(cumulative.items(), key=lambda kv: -kv[1])[:limit]
 
