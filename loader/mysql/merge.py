@@ -1,13 +1,18 @@
 """The merge half of every load: one prepared file into ``fund_data``, in one transaction.
 
 :func:`merge` takes what the prepare half made (:class:`~loader.prepare.prepared.PreparedFile`)
-and does the rest: the skip rule, the ledger row, ``LOAD DATA LOCAL INFILE``
+and does the rest: the skip rule, the ledger row, the digest pre-pass (the
+(trade date, fund) groups ``fund_data`` already holds exactly are not staged:
+:mod:`loader.mysql.digest`), ``LOAD DATA LOCAL INFILE`` of the other groups
 into a TEMPORARY staging table, the unchanged-row pre-pass, one
-``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` with exact counts, and
-the ledger's outcome, committed together; deadlocks and lock-wait timeouts
-are retried. A file none of whose trade dates exist yet in ``fund_data`` is
-loaded straight into it (same semantics: every row is an insert; any
-duplicate turns into a warning, which sends the file back the staging way).
+``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` with exact counts, with
+``--mode replace-days`` the deletion of the keys of the file's dates that it
+lacks (:mod:`loader.mysql.snapshot`), with ``--verify`` the proof that
+``fund_data`` now holds the file, and the ledger's outcome, committed
+together; deadlocks and lock-wait timeouts are retried. A file none of whose
+trade dates exist yet in ``fund_data`` is loaded straight into it (same
+semantics: every row is an insert; any duplicate turns into a warning, which
+sends the file back the staging way).
 
 It never raises for a bad or failed file: the outcome is the returned
 report's ``status``, decided by :func:`loader.outcome.outcome_of`, and
