@@ -24,12 +24,13 @@ import polars as pl
 from loader.mysql import ledger
 from loader.mysql.digest import digests_of_file_keys, stored_rows
 from loader.mysql.session import Session
+from loader.parse.result import KEY_COLUMNS
 from loader.prepare.digest import group_digests, load_digest, typed
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.sources import S3Object, Source, current_version
 
 MAX_LISTED = 100
-KEYS = ["d_trade", "stock", "ticker", "col_code"]
+KEYS = list(KEY_COLUMNS)
 Verdict = Literal["match", "differs", "error"]
 
 

@@ -56,10 +56,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from loader.sources import source_of
     from loader.verify import sources_of_days, verify_source
 
-    if bool(args.sources) == bool(args.date):
-        raise ConfigError("give SOURCE... or --date D [--until D], not both")
     if args.until and not args.date:
         raise ConfigError("--until needs --date")
+    if bool(args.sources) == bool(args.date):
+        raise ConfigError("give SOURCE... or --date D [--until D], not both")
     sources = [source_of(text) for text in args.sources]
     options = PrepareOptions(parse=parse_settings(args))
     status = EXIT_OK

@@ -60,15 +60,21 @@ def _outcome_fields(report: dict[str, Any]) -> list[str]:
 def latest_digest(conn: MySQLConnectionAbstract, key: str) -> str | None:
     """The load digest of the most recent successful load of this source (None: that load
     was not verified)."""
+    row = _latest_loaded(conn, key, "digest")
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _latest_loaded(conn: MySQLConnectionAbstract, key: str, columns: str) -> tuple[Any, ...] | None:
+    """``columns`` of the most recent successful load of this source, if any."""
     cur: Any = conn.cursor()
     cur.execute(
-        f"SELECT digest FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loaded' "
+        f"SELECT {columns} FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loaded' "
         "ORDER BY id DESC LIMIT 1",
         (key_hash(key),),
     )
     row = cur.fetchone()
     cur.close()
-    return None if row is None or row[0] is None else str(row[0])
+    return None if row is None else tuple(row)
 
 
 def sources_of_days(conn: MySQLConnectionAbstract, first: date, last: date) -> list[str]:
@@ -92,14 +98,7 @@ def latest_load(conn: MySQLConnectionAbstract, key: str) -> SourceIdentity | Non
     The skip rule reads it (CONTRACT §1.2): the latest load decides, so content
     that was replaced and then comes back (v1, v2, v1) loads again.
     """
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT content_hash, size_bytes, object_version FROM {LEDGER_TABLE} "
-        "WHERE source_key_hash = %s AND status = 'loaded' ORDER BY id DESC LIMIT 1",
-        (key_hash(key),),
-    )
-    row = cur.fetchone()
-    cur.close()
+    row = _latest_loaded(conn, key, "content_hash, size_bytes, object_version")
     if row is None:
         return None
     return SourceIdentity(key, str(row[0]), int(row[1]), None if row[2] is None else str(row[2]))
