@@ -53,9 +53,10 @@ def test_a_retried_event_of_an_older_version_is_superseded(handler, lake, db, or
     assert "loaded" in rows and lake.receive(lake.dlq_url) == []
 
 
-def test_an_original_retried_after_its_correction_fills_gaps_but_never_overwrites(
-    handler, lake, db
-):
+def original_after_its_correction(handler, lake) -> tuple[str, str]:
+    """An original (A, B, C = 1) and its correction (A, B = 2) of one trade date, the correction
+    written later and delivered first; then the original's message, retried (or replayed from
+    the DLQ) after the correction loaded. Returns both keys, the original's first."""
     original = lake.put(
         "2025-12-09/day.csv",
         csv_bytes("2025-12-09,S,T,A,1", "2025-12-09,S,T,B,1", "2025-12-09,S,T,C,1"),
@@ -66,8 +67,14 @@ def test_an_original_retried_after_its_correction_fills_gaps_but_never_overwrite
     )
     lake.clear()
     assert handler(handler.event(s3_notification(S3Object(lake.bucket, correction)))) == []
-    # the original's message, retried (or replayed from the DLQ) after the correction loaded
     assert handler(handler.event(s3_notification(S3Object(lake.bucket, original)))) == []
+    return original, correction
+
+
+def test_an_original_retried_after_its_correction_fills_gaps_but_never_overwrites(
+    handler, lake, db
+):
+    original, correction = original_after_its_correction(handler, lake)
     assert [(r[3], r[4], r[6]) for r in table(db)] == [
         ("A", 2, correction),
         ("B", 2, correction),

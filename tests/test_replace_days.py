@@ -4,18 +4,16 @@ lacks are deleted in the load's transaction, guarded against mass deletes."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 
 import pytest
 
 from loader.errors import ConfigError
 from loader.mysql.session import Session
-from loader.pipeline.events import s3_notification
 from loader.settings import ParseSettings
-from loader.sources import S3Object
 from tests.conftest import csv_bytes, load_file, query, table
 from tests.test_cli_db import fundsync, plain_url
+from tests.test_hardening_pipeline import original_after_its_correction
 
 pytestmark = pytest.mark.db
 
@@ -137,17 +135,7 @@ def test_an_original_retried_after_its_correction_deletes_nothing(handler, lake,
     monkeypatch.setenv("FUNDSYNC_MODE", "replace-days")
     monkeypatch.setenv("FUNDSYNC_ALLOW_MASS_DELETE", "1")
     handler.module.reset()
-    original = lake.put(
-        "2025-12-09/day.csv",
-        csv_bytes("2025-12-09,S,T,A,1", "2025-12-09,S,T,B,1", "2025-12-09,S,T,C,1"),
-    )
-    time.sleep(1.1)
-    correction = lake.put(
-        "2025-12-09/day_correction.csv", csv_bytes("2025-12-09,S,T,A,2", "2025-12-09,S,T,B,2")
-    )
-    lake.clear()
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, correction)))) == []
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, original)))) == []
+    original, _ = original_after_its_correction(handler, lake)
     assert [(r[3], r[4]) for r in table(db)] == [("A", 2), ("B", 2), ("C", 1)]
     deleted = query(db, "SELECT deleted FROM fund_data_loads WHERE source_key = %s", (original,))
     assert deleted == [(0,)]  # the ledger, not the log: another test may turn the log down

@@ -5,7 +5,6 @@ holds the file)."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 
 import pytest
@@ -14,9 +13,9 @@ from loader.mysql.config import DbConfig
 from loader.mysql.session import Session
 from loader.pipeline.events import s3_notification
 from loader.prepare.digest import group_digests, load_digest
-from loader.sources import S3Object
 from tests.conftest import csv_bytes, load_file, parse, query, table
 from tests.test_cli_db import fundsync, plain_url
+from tests.test_hardening_pipeline import original_after_its_correction
 
 pytestmark = pytest.mark.db
 
@@ -110,17 +109,7 @@ def test_a_correction_verified_reads_only_the_groups_it_changed(db, tmp_path):
 def test_rows_a_newer_file_wrote_are_not_the_older_files_to_prove(handler, lake, db, monkeypatch):
     monkeypatch.setenv("FUNDSYNC_VERIFY", "1")
     handler.module.reset()
-    original = lake.put(
-        "2025-12-09/day.csv",
-        csv_bytes("2025-12-09,S,T,A,1", "2025-12-09,S,T,B,1", "2025-12-09,S,T,C,1"),
-    )
-    time.sleep(1.1)
-    correction = lake.put(
-        "2025-12-09/day_correction.csv", csv_bytes("2025-12-09,S,T,A,2", "2025-12-09,S,T,B,2")
-    )
-    lake.clear()
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, correction)))) == []
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, original)))) == []
+    original, _ = original_after_its_correction(handler, lake)
     assert [(r[3], r[4]) for r in table(db)] == [("A", 2), ("B", 2), ("C", 1)]
     [(inserted, unchanged, digest)] = query(
         db,
