@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
 from loader.errors import ConfigError
+from loader.mysql.digest import WHOLE_DAY_FUNDS
 from loader.mysql.session import Session
 from loader.settings import ParseSettings
 from tests.conftest import csv_bytes, load_file, query, table
@@ -52,6 +54,33 @@ def test_the_missing_keys_of_the_files_dates_go_and_nothing_else(db, tmp_path):
     assert len(keys(db, "2025-12-10")) == 200  # another date: untouched
     ledger = query(db, "SELECT deleted FROM fund_data_loads ORDER BY id")
     assert ledger == [(None,), (None,), (5,)]
+
+
+def test_a_day_of_many_funds_counts_only_the_funds_the_merge_wrote(db, tmp_path):
+    """With 1,000+ funds a day the digest pre-pass reads whole days, and replace-days takes
+    the counts of the funds the merge did not write from it: a fund that went, one that
+    lost a key, one changed and shorter, one that gained a key, a new one."""
+    funds = range(WHOLE_DAY_FUNDS + 100)
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09", funds, cols=2)))
+        load_file(session, export(tmp_path, "d10.csv", day("2025-12-10", range(3), cols=2)))
+        snapshot = [
+            line
+            for line in day("2025-12-09", funds, cols=2)
+            if ",F4," not in line
+            and not line.startswith(("2025-12-09,F1,F1-A,C1,", "2025-12-09,F2,F2-A,C1,"))
+        ]
+        snapshot = [line.replace(",F2-A,C0,2.05", ",F2-A,C0,7") for line in snapshot]
+        snapshot += ["2025-12-09,F3,F3-A,C2,3.25", "2025-12-09,F9999,F9999-A,C0,1"]
+        report = load_file(session, export(tmp_path, "d9-fix.csv", snapshot), **REPLACE)
+    assert report.status == "loaded", report.failure
+    assert (report.to_dict()["deleted"], report.inserted, report.updated) == (4, 2, 1)
+    assert report.to_dict()["unstaged_rows"] > 2 * WHOLE_DAY_FUNDS - 10  # the narrow path ran
+    stored = {(str(r[0]), r[1], r[2], r[3]): r[4] for r in table(db)}
+    expected = {tuple(line.split(",")[:4]): line.split(",")[4] for line in snapshot}
+    assert {k: stored[k] for k in stored if k[0] == "2025-12-09"}.keys() == expected.keys()
+    assert stored[("2025-12-09", "F2", "F2-A", "C0")] == Decimal("7")
+    assert len([k for k in stored if k[0] == "2025-12-10"]) == 6  # another date: untouched
 
 
 def test_a_mass_delete_is_refused_with_its_numbers_unless_allowed(db, tmp_path):

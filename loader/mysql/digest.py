@@ -71,6 +71,9 @@ class Narrowed:
     """The client's group digests of the whole file (None: not computed)."""
     proven: pl.DataFrame | None = None
     """The groups (d_trade, stock) proven equal under this load's shared locks."""
+    held: pl.DataFrame | None = None
+    """When the whole trade dates were read: every (d_trade, stock) group fund_data held
+    of them before the merge, with its rows (under this load's shared locks)."""
 
 
 def unchanged_groups(cur: Any, staging: StagingText) -> Narrowed:
@@ -81,7 +84,8 @@ def unchanged_groups(cur: Any, staging: StagingText) -> Narrowed:
         return Narrowed(staging)
     order = _order_of(staging)
     funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
-    if funds["funds"].min() >= WHOLE_DAY_FUNDS:  # type: ignore[operator]
+    whole_days = funds["funds"].min() >= WHOLE_DAY_FUNDS  # type: ignore[operator]
+    if whole_days:
         with ThreadPoolExecutor(1) as pool:  # Polars works while the server does
             computing = pool.submit(group_digests, rows, order)
             theirs = server_digests(cur, funds.select("d_trade"), whole_days=True)
@@ -89,14 +93,15 @@ def unchanged_groups(cur: Any, staging: StagingText) -> Narrowed:
     else:
         mine = group_digests(rows, order)
         theirs = server_digests(cur, mine.select("d_trade", "stock"))
+    held = theirs.select("d_trade", "stock", "rows") if whole_days and theirs is not None else None
     if theirs is None or theirs.is_empty():
-        return Narrowed(staging, mine=mine)
+        return Narrowed(staging, mine=mine, held=held)
     same = mine.join(theirs, on=["d_trade", "stock", "rows", "digest"], how="inner")
     if same.is_empty():
-        return Narrowed(staging, mine=mine)
+        return Narrowed(staging, mine=mine, held=held)
     rest = without_groups(rows, same)
     proven = same.select("d_trade", "stock")
-    return Narrowed(StagingStream(rest), rows.height - rest.height, mine, proven)
+    return Narrowed(StagingStream(rest), rows.height - rest.height, mine, proven, held)
 
 
 def _order_of(staging: StagingText) -> pl.Series | None:

@@ -33,7 +33,7 @@ import polars as pl
 from loader.errors import DatabaseError, LedgerChanged, LoaderError
 from loader.mysql import ledger, sql
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
-from loader.mysql.digest import unchanged_groups, verify_load
+from loader.mysql.digest import Narrowed, unchanged_groups, verify_load
 from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
@@ -260,17 +260,22 @@ def _merge_staged(
         method,
         superseded=superseded,
         unstaged=same,
-        deleted=_replace_days(session, cur, prepared, watch),
+        deleted=_replace_days(session, cur, prepared, watch, narrowed),
     )
     return merged, _Proof(narrowed.mine, narrowed.proven, kept_newer)
 
 
 def _replace_days(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+    session: Session,
+    cur: Any,
+    prepared: PreparedFile,
+    watch: Stopwatch,
+    narrowed: Narrowed | None = None,
 ) -> int | None:
     """replace-days: delete the keys of the file's trade dates it lacks (None: an upsert). A
     file older than one already loaded for its dates deletes nothing (the newer one is the
-    snapshot; this one only fills gaps)."""
+    snapshot; this one only fills gaps). ``narrowed``: the digest pre-pass's result, whose
+    counts of the days before the merge spare reading them again."""
     if not prepared.replace_days:
         return None
     assert prepared.staging is not None
@@ -284,7 +289,10 @@ def _replace_days(
         return 0
     with watch.stage("delete"):
         rows = prepared.staging.frame()
-        return delete_missing(cur, prepared.key, rows, prepared.max_delete_share)
+        before = proven = None
+        if narrowed is not None:
+            before, proven = narrowed.held, narrowed.proven
+        return delete_missing(cur, prepared.key, rows, prepared.max_delete_share, before, proven)
 
 
 def _drop_superseded(

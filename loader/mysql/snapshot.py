@@ -23,21 +23,29 @@ from loader.mysql.digest import STOCKS_PER_QUERY
 from loader.prepare.digest import keys_frame
 
 _GROUP = ["d_trade", "stock"]
+_HELD = {"d_trade": pl.Date, "stock": pl.String, "held": pl.Int64}
 
 
-def delete_missing(cur: Any, key: str, rows: pl.DataFrame, max_share: float | None) -> int:
+def delete_missing(
+    cur: Any,
+    key: str,
+    rows: pl.DataFrame,
+    max_share: float | None,
+    before: pl.DataFrame | None = None,
+    proven: pl.DataFrame | None = None,
+) -> int:
     """Delete the keys of the file's trade dates that ``rows`` (the file) lacks; returns how
     many. Raises :class:`MassDeleteRefused` before deleting anything when a day would lose
-    more than ``max_share`` of its rows."""
+    more than ``max_share`` of its rows.
+
+    ``before``: every (d_trade, stock) group of the file's dates with the rows fund_data held
+    before the merge, read under this transaction's shared locks (the digest pre-pass's
+    whole-day read); ``proven``: the groups it proved equal (not staged). Then only the
+    groups the merge wrote are counted again, not the whole days."""
     keys = keys_frame(rows)
     mine = keys.group_by(_GROUP).agg(pl.len().alias("file_rows"))
-    held: list[tuple[Any, ...]] = []
-    for day in keys["d_trade"].unique().sort().to_list():
-        cur.execute(sql.group_counts(), [day])
-        held.extend(cur.fetchall())
-    schema = {"d_trade": pl.Date, "stock": pl.String, "held": pl.Int64}
     groups = (
-        pl.DataFrame(held, schema=schema, orient="row")
+        _held(cur, keys, before, proven)
         .join(mine, on=_GROUP, how="left")
         .with_columns(extra=pl.col("held") - pl.col("file_rows").fill_null(0))
     )
@@ -62,6 +70,32 @@ def delete_missing(cur: Any, key: str, rows: pl.DataFrame, max_share: float | No
             f"{key}: replace-days deleted {deleted} rows where the counts said {expected}"
         )
     return deleted
+
+
+def _held(
+    cur: Any, keys: pl.DataFrame, before: pl.DataFrame | None, proven: pl.DataFrame | None
+) -> pl.DataFrame:
+    """d_trade, stock, held: the rows fund_data holds now per fund of the file's dates."""
+    counted: list[tuple[Any, ...]] = []
+    if before is None:
+        for day in keys["d_trade"].unique().sort().to_list():
+            cur.execute(sql.group_counts(), [day])
+            counted.extend(cur.fetchall())
+        return pl.DataFrame(counted, schema=_HELD, orient="row")
+    written = keys.select(_GROUP).unique()
+    if proven is not None:
+        written = written.join(proven, on=_GROUP, how="anti")
+    # the groups the merge did not write hold what they held before
+    known = before.join(written, on=_GROUP, how="anti").select(
+        *_GROUP, pl.col("rows").cast(pl.Int64).alias("held")
+    )
+    for (day,), funds in written.sort(_GROUP).group_by("d_trade", maintain_order=True):
+        stocks = funds["stock"].to_list()
+        for start in range(0, len(stocks), STOCKS_PER_QUERY):
+            batch = stocks[start : start + STOCKS_PER_QUERY]
+            cur.execute(sql.group_counts(len(batch)), [day, *batch])
+            counted.extend(cur.fetchall())
+    return pl.concat([known, pl.DataFrame(counted, schema=_HELD, orient="row")])
 
 
 def _guard(key: str, groups: pl.DataFrame, max_share: float | None) -> None:

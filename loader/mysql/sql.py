@@ -254,10 +254,12 @@ def stored_rows_of_groups(stocks: int) -> str:
     )
 
 
-def group_counts() -> str:
-    """Per fund of one trade date, the rows fund_data holds (shared locks, to the commit)."""
+def group_counts(stocks: int | None = None) -> str:
+    """Per fund of one trade date, the rows fund_data holds (shared locks, to the commit);
+    with ``stocks``, of that many funds only (parameters: the date, then the funds)."""
+    funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
     return (
-        f"SELECT d_trade, stock, COUNT(*) FROM {TARGET_TABLE} WHERE d_trade = %s "
+        f"SELECT d_trade, stock, COUNT(*) FROM {TARGET_TABLE} WHERE d_trade = %s{funds} "
         "GROUP BY d_trade, stock LOCK IN SHARE MODE"
     )
 
