@@ -14,6 +14,10 @@ a process of its own:
   ceiling      raw LOAD DATA LOCAL INFILE of the already-clean, key-ordered rows into the
                same table shape
 
+and, when named in --tools: fundsync_regular (the regular staging table), fundsync_verify
+(--verify), fundsync_replace (--mode replace-days), ceiling_noticker and fundsync_noticker
+(into a fund_data without ix_fund_data_ticker).
+
 The production shape first: every tool has a fund_data of its own that already holds
 --history-days days of --history-rows rows (25 x 200k = 5M; --big: 50 days and a
 10M-row day), loaded untimed. Scenarios: a fresh day; the identical file under a new
@@ -60,9 +64,19 @@ from loader.mysql.connection import connect  # noqa: E402
 from loader.prepare.staging import StagingDir  # noqa: E402
 
 TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
-EXTRA_TOOLS = ["fundsync_regular", "fundsync_verify", "fundsync_replace"]
+EXTRA_TOOLS = [
+    "fundsync_regular",
+    "fundsync_verify",
+    "fundsync_replace",
+    "ceiling_noticker",
+    "fundsync_noticker",
+]
 """Not run unless asked: fund-data-sync with the regular staging table (for Aurora), with
-verified loads (the cost of the proof), and in replace-days mode."""
+verified loads (the cost of the proof), and in replace-days mode; the ceiling and
+fund-data-sync into a fund_data without the secondary index ix_fund_data_ticker (what
+maintaining it costs a load)."""
+WITHOUT_TICKER_INDEX = "_noticker"
+"""A tool whose name ends so gets a fund_data without ix_fund_data_ticker."""
 LABELS = {
     "fundsync": "fund-data-sync load",
     "fundsync_regular": "fund-data-sync load, regular staging table",
@@ -71,6 +85,8 @@ LABELS = {
     "rowwise": "row-at-a-time (csv + Decimal, executemany ODKU)",
     "awswrangler": "awswrangler to_sql (pandas, upsert_duplicate_key)",
     "ceiling": "ceiling: raw LOAD DATA of clean rows",
+    "ceiling_noticker": "ceiling, no ix_fund_data_ticker",
+    "fundsync_noticker": "fund-data-sync load, no ix_fund_data_ticker",
 }
 SCENARIOS = {
     "fresh": ("a fresh day", "raw/sql_server/fund_data/2025-12-09/day.csv"),
@@ -161,6 +177,7 @@ def run_tool(tool: str, url: str, path: Path, key: str) -> dict[str, Any]:
     """The tool in a process of its own, which reports its own peak RSS (VmHWM)."""
     python = peers_python() if tool == "awswrangler" else Path(sys.executable)
     env = dict(os.environ)
+    tool = tool.removesuffix(WITHOUT_TICKER_INDEX)
     if tool in ("fundsync_regular", "fundsync_verify"):
         setting = "staging_table=regular" if tool == "fundsync_regular" else "verify=1"
         tool, url = "fundsync", url + ("&" if "?" in url else "?") + setting
@@ -486,6 +503,8 @@ class Bench:
             config = self.databases.enter_context(
                 fresh_database(self.admin, f"bench_history_{tool}")
             )
+            if tool.endswith(WITHOUT_TICKER_INDEX):
+                drop_ticker_index(config)
             print(f"history for {tool}: {len(history)} days ...", flush=True)
             for day in history:
                 load_clean(config, self.inputs[day.key].clean, day.key)
@@ -523,13 +542,13 @@ class Bench:
         cur.execute("DELETE FROM fund_data_loads")
         conn.commit()
         conn.close()
-        present = tool != "ceiling" and scenario != "fresh"
+        present = not tool.startswith("ceiling") and scenario != "fresh"
         if present:  # the day as it stood before the correction or the reload
             key = base_input.key or SCENARIOS["fresh"][1]
             load_clean(config, base_input.clean, key)
         settle(self.admin)
         quiesce(self.server, self.args.settle)
-        path = target.clean if tool == "ceiling" else target.path
+        path = target.clean if tool.startswith("ceiling") else target.path
         before = server_status(self.admin)
         outcome = run_tool(tool, self._url(config.database), path, SCENARIOS[scenario][1])
         outcome["server"] = status_delta(before, server_status(self.admin))
@@ -555,11 +574,13 @@ class Bench:
                     database = f"bench_{tool}_{scenario}"
                     target = self.inputs[loaded]
                     with fresh_database(self.admin, database) as config:
-                        if tool != "ceiling" and scenario != "fresh":
+                        if tool.endswith(WITHOUT_TICKER_INDEX):
+                            drop_ticker_index(config)
+                        if not tool.startswith("ceiling") and scenario != "fresh":
                             load_clean(config, self.inputs[base].clean, SCENARIOS["fresh"][1])
                         settle(self.admin)
                         quiesce(self.server, self.args.settle)
-                        path = target.clean if tool == "ceiling" else target.path
+                        path = target.clean if tool.startswith("ceiling") else target.path
                         outcome = run_tool(tool, self._url(database), path, SCENARIOS[scenario][1])
                         outcome["rows"] = target.rows
                         outcome["check"] = compare(config, self.inputs[truth].truth)  # type: ignore[arg-type]
@@ -587,6 +608,12 @@ def _rotated(tools: list[str], repetition: int) -> list[str]:
     """The tools in a different order each repetition, so that none always runs first."""
     shift = repetition % len(tools)
     return tools[shift:] + tools[:shift]
+
+
+def drop_ticker_index(config: DbConfig) -> None:
+    conn = connect(config)
+    conn.cursor().execute("ALTER TABLE fund_data DROP INDEX ix_fund_data_ticker")
+    conn.close()
 
 
 def count_rows(config: DbConfig) -> int:
@@ -635,12 +662,15 @@ def _url(base: str, database: str) -> str:
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """x ceiling (median time over the ceiling's median, in the same shape and scenario) and
+    """x ceiling (median time over the ceiling's median, in the same shape and scenario; a
+    tool without ix_fund_data_ticker over the ceiling without it, when that ran) and
     fund-data-sync's speed-up over each tool."""
     by = {(r.get("shape", "empty"), r["scenario"], r["tool"]): r for r in results}
     for r in results:
         shape = r.get("shape", "empty")
         ceiling = by.get((shape, r["scenario"], "ceiling"))
+        if r["tool"].endswith(WITHOUT_TICKER_INDEX):
+            ceiling = by.get((shape, r["scenario"], "ceiling_noticker"), ceiling)
         ours = by.get((shape, r["scenario"], "fundsync"))
         r["x_ceiling"] = round(r["seconds"] / ceiling["seconds"], 2) if ceiling else None
         r["fundsync_speedup"] = round(r["seconds"] / ours["seconds"], 2) if ours else None
@@ -725,6 +755,8 @@ def chart(record: dict[str, Any], target: Path) -> None:
         "fundsync_regular": "#6fbf73",
         "fundsync_verify": "#0b4f24",
         "fundsync_replace": "#4c9a6a",
+        "fundsync_noticker": "#8fd19e",
+        "ceiling_noticker": "#cfcfcf",
         "rowwise": "#c77c02",
         "awswrangler": "#2a5ea8",
     }

@@ -15,6 +15,8 @@ median of REPEAT:
                          the correction has by then taken about 1% of the source's rows)
   server only            COUNT(*) by each path: the server's part without the transfer
   by ticker              rows_by_ticker over the whole history (ix_fund_data_ticker)
+  without the ticker     the size of ix_fund_data_ticker; then, with it dropped (at the
+  index                  end), get_by_ticker (a scan) and get_by_source again
   query --source (CLI)   the whole command, `fundsync query --source KEY --format csv`
 
 Each figure comes with the EXPLAIN row estimate of its statement. Writes
@@ -52,6 +54,23 @@ FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 DATABASE = "bench_read"
 INDEX = "ix_bench_source"
 SERVER_OPTIONS = ("--innodb-buffer-pool-size=2G", "--innodb-log-file-size=1G")
+
+
+def index_size_mb(config: DbConfig, index: str) -> int | None:
+    """The size of one index of fund_data in MB, as InnoDB's statistics give it."""
+    conn = connect(config)
+    cur: Any = conn.cursor()
+    cur.execute("ANALYZE TABLE fund_data")
+    cur.fetchall()
+    cur.execute(
+        "SELECT ROUND(stat_value * @@innodb_page_size / 1048576) FROM mysql.innodb_index_stats "
+        "WHERE database_name = %s AND table_name = 'fund_data' AND index_name = %s "
+        "AND stat_name = 'size'",
+        (config.database, index),
+    )
+    size = cur.fetchone()
+    conn.close()
+    return int(size[0]) if size else None
 
 
 def median_seconds(action: Callable[[], int], repeat: int) -> tuple[float, int]:
@@ -215,21 +234,12 @@ def main() -> int:
         started = time.perf_counter()
         cur.execute(f"ALTER TABLE fund_data ADD KEY {INDEX} (s3_source_key(255))")
         built = time.perf_counter() - started
-        cur.execute("ANALYZE TABLE fund_data")
-        cur.fetchall()
-        cur.execute(
-            "SELECT ROUND(stat_value * @@innodb_page_size / 1048576) FROM mysql.innodb_index_stats "
-            "WHERE database_name = %s AND table_name = 'fund_data' AND index_name = %s "
-            "AND stat_name = 'size'",
-            (DATABASE, INDEX),
-        )
-        size = cur.fetchone()
         conn.close()
         record(
             "build a secondary index on s3_source_key(255)",
             built,
             table_rows,
-            index_mb=int(size[0]) if size else None,
+            index_mb=index_size_mb(config, INDEX),
         )
         quiesce(server, 5)
         seconds, n = median_seconds(by_statement(sql.SELECT_BY_SOURCE, (source,)), args.repeat)
@@ -246,6 +256,32 @@ def main() -> int:
         conn = connect(config)
         conn.cursor().execute(f"ALTER TABLE fund_data DROP KEY {INDEX}")
         conn.close()
+
+        # What ix_fund_data_ticker buys: its size, then the reads without it.
+        record(
+            "ix_fund_data_ticker (ticker, d_trade): its size",
+            0.0,
+            table_rows,
+            index_mb=index_size_mb(config, "ix_fund_data_ticker"),
+        )
+        conn = connect(config)
+        conn.cursor().execute("ALTER TABLE fund_data DROP KEY ix_fund_data_ticker")
+        conn.close()
+        quiesce(server, 5)
+        seconds, n = median_seconds(by_ticker, max(1, args.repeat // 2))
+        record(
+            f"get_by_ticker {ticker}, whole history, without ix_fund_data_ticker (a scan)",
+            seconds,
+            n,
+            explain_rows=explain_rows(config, sql.select_by_ticker(False, False), (ticker,)),
+        )
+        seconds, n = median_seconds(by_source_range, args.repeat)
+        record(
+            "get_by_source: key range, without ix_fund_data_ticker",
+            seconds,
+            n,
+            explain_rows=explain_rows(config, ranged, (*days_of_source, source)),
+        )
     finally:
         if server is not None:
             server.stop()
@@ -272,8 +308,9 @@ def main() -> int:
     for row in results:
         explained = f"{row['explain_rows']:,}" if "explain_rows" in row else ""
         index_mb = f"{row['index_mb']:,}" if row.get("index_mb") is not None else ""
+        seconds = f"{row['seconds']:.3f}" if row["seconds"] else ""  # a size only
         lines.append(
-            f"| {row['measure']} | {row['seconds']:.3f} | {row['rows']:,} | {explained} | {index_mb} |"
+            f"| {row['measure']} | {seconds} | {row['rows']:,} | {explained} | {index_mb} |"
         )
     table = "\n".join(lines) + "\n"
     (HERE / "results" / "read.md").write_text(table)
