@@ -2,9 +2,9 @@
 
     python bench/read_bench.py [--days 50] [--rows 200000] [--repeat 5] [--db URL]
 
-One throwaway MariaDB (unless --db; 2 GB buffer pool, 1 GB redo log), a fund_data built
-untimed by `fundsync backfill` of DAYS daily files x ROWS rows (default 10M rows), then,
-median of REPEAT:
+One throwaway MariaDB (unless --db; set up as SERVER_OPTIONS in bench/compare.py), a
+fund_data built untimed by `fundsync backfill` of DAYS daily files x ROWS rows (default 10M
+rows), then, median of REPEAT:
 
   by source, key range   rows_by_source: the ledger's trade dates of the source, a range of
                          the primary key per day (what get_by_source and `query --source` do)
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
 from bench.backfill_bench import exports, url_of  # noqa: E402
-from bench.compare import machine, quiesce  # noqa: E402
+from bench.compare import SERVER_OPTIONS, machine, quiesce  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
 from loader.devtools.samples import changed_copy  # noqa: E402
 from loader.mysql import sql  # noqa: E402
@@ -53,7 +53,6 @@ from loader.mysql.read import rows_by_source, rows_by_ticker  # noqa: E402
 FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 DATABASE = "bench_read"
 INDEX = "ix_bench_source"
-SERVER_OPTIONS = ("--innodb-buffer-pool-size=2G", "--innodb-log-file-size=1G")
 
 
 def index_size_mb(config: DbConfig, index: str) -> int | None:
