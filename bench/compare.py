@@ -119,16 +119,19 @@ def load_clean(config: DbConfig, clean: Path, key: str) -> None:
     conn.close()
 
 
-def compare(config: DbConfig, expected: DbConfig, day: date | None = None) -> dict[str, int]:
+def compare(
+    config: DbConfig, expected: DbConfig, days: tuple[date, ...] | None = None
+) -> dict[str, int]:
     """Rows missing, extra and differing (exact decimal, exact text) against the expected table
-    (with ``day``: on that trade date only)."""
+    (with ``days``: on those trade dates only)."""
     mine, theirs = f"{config.database}.fund_data", f"{expected.database}.fund_data"
     keys = "USING (d_trade, stock, ticker, col_code)"
     same = "f.value_numeric <=> e.value_numeric AND BINARY f.value_text <=> BINARY e.value_text"
     on_e = on_f = ""
     params: tuple[object, ...] = ()
-    if day is not None:
-        on_e, on_f, params = " AND e.d_trade = %s", " AND f.d_trade = %s", (day,)
+    if days is not None:
+        marks = ", ".join(["%s"] * len(days))
+        on_e, on_f, params = f" AND e.d_trade IN ({marks})", f" AND f.d_trade IN ({marks})", days
     conn = connect(config)
     cur: Any = conn.cursor()
     out = {}
@@ -330,6 +333,12 @@ def main() -> int:
     parser.add_argument(
         "--big", action="store_true", help="a 10,000,000-row day on 50 days of history"
     )
+    parser.add_argument(
+        "--days",
+        type=int,
+        help="trade dates the day's rows spread over (default: 50,000 funds a date, so --big "
+        "has 10)",
+    )
     parser.add_argument("--seed", type=int, default=20251209)
     parser.add_argument(
         "--db", help="an admin URL of the server to use (default: a throwaway MariaDB)"
@@ -376,11 +385,12 @@ def main() -> int:
 
     data = HERE / "data"
     data.mkdir(exist_ok=True)
-    export = data / f"compare_{rows}_{args.seed}.csv"
+    spread = f"_{args.days}d" if args.days else ""
+    export = data / f"compare_{rows}_{args.seed}{spread}.csv"
     if not export.exists():
         print(f"generating {export.name} ...", flush=True)
-        write_export(export, ExportSpec(rows=rows, seed=args.seed))
-    changed = changed_copy(export, data / f"compare_{rows}_{args.seed}_changed.csv")
+        write_export(export, ExportSpec(rows=rows, seed=args.seed, days=args.days))
+    changed = changed_copy(export, data / f"{export.stem}_changed.csv")
     history = history_exports(data, history_days, args.history_rows, args.seed)
 
     server = None if args.db else ThrowawayServer(options=SERVER_OPTIONS).start()
@@ -456,7 +466,8 @@ class Input:
     path: Path
     clean: Path
     rows: int
-    day: date
+    days: tuple[date, ...]
+    """Every trade date of the file, in order (a 10M-row export spans 10)."""
     key: str
     truth: DbConfig | None
 
@@ -481,14 +492,14 @@ class Bench:
         clean = self.clean_dir / f"{len(self.inputs):03d}.tsv"
         expected = expected_rows(path)
         rows = write_clean(expected, clean)
-        day = date.fromisoformat(next(iter(expected))[0])
+        days = tuple(sorted({date.fromisoformat(d) for d in {k[0] for k in expected}}))
         config = None
         if truth:
             config = self.databases.enter_context(
                 fresh_database(self.admin, f"bench_expected_{name}")
             )
             load_clean(config, clean, "expected")
-        self.inputs[name] = Input(path, clean, rows, day, key, config)
+        self.inputs[name] = Input(path, clean, rows, days, key, config)
 
     # -- the production shape: a table that already holds the history -------------------
 
@@ -532,8 +543,8 @@ class Bench:
         target = self.inputs[loaded]
         conn = connect(config)
         cur: Any = conn.cursor()
-        # only the history stays: the benchmark's day goes, and the scenario's day is rebuilt
-        days = {base_input.day, self.inputs["day"].day}
+        # only the history stays: the benchmark's days go, and the scenario's days are rebuilt
+        days = sorted({*base_input.days, *self.inputs["day"].days})
         cur.execute(
             f"DELETE FROM fund_data WHERE d_trade IN ({', '.join(['%s'] * len(days))})",
             tuple(days),
@@ -555,7 +566,7 @@ class Bench:
         outcome["rows"] = target.rows
         # the day is compared row by row; the rest of the table only counted (untouched)
         expected_total = history_rows + (0 if scenario == "middle" else target.rows)
-        outcome["check"] = compare(config, self.inputs[truth].truth, day=base_input.day)  # type: ignore[arg-type]
+        outcome["check"] = compare(config, self.inputs[truth].truth, days=base_input.days)  # type: ignore[arg-type]
         held = count_rows(config)
         outcome["check"]["extra"] += max(0, held - expected_total)
         outcome["check"]["missing"] += max(0, expected_total - held)
@@ -642,6 +653,7 @@ def summarize(shape: str, scenario: str, tool: str, runs: list[dict[str, Any]]) 
         "seconds": round(statistics.median(seconds), 3),
         "best_seconds": round(seconds[0], 3),
         "all_seconds": [round(r["seconds"], 3) for r in runs],
+        "methods": [r.get("method") for r in runs],
         "process_seconds": round(statistics.median(r["process_seconds"] for r in runs), 3),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
         "exact": not any(check.values()),

@@ -111,6 +111,35 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
 
 
 @pytest.mark.db
+@pytest.mark.slow
+def test_a_day_spread_over_several_dates_is_put_back_and_compared_on_every_date(db, tmp_path):
+    """A 10M-row export spans 10 trade dates: before each run every one of them must be as
+    the scenario needs (a fresh day absent on all), and the check must cover them all."""
+    out = tmp_path / "results"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "compare.py"),
+            *("--rows", "3000", "--days", "2", "--seed", "12", "--db", plain_url(db)),
+            *("--out", str(out), "--settle", "0", "--repeat", "2", "--no-empty"),
+            *("--history-days", "1", "--history-rows", "1000"),
+            *("--tools", "ceiling", "fundsync", "--scenarios", "changed", "fresh"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    record = json.loads((out / "compare.json").read_text())
+    results = {(r["scenario"], r["tool"]): r for r in record["results"]}
+    # a fresh day goes straight into fund_data in every repetition: none of its dates is there
+    assert results[("fresh", "fundsync")]["methods"] == ["load_data_local_direct"] * 2
+    for key, result in results.items():
+        assert result["exact"], key
+
+
+@pytest.mark.db
 def test_the_machine_line_names_the_servers_settings(db):
     from bench.compare import machine
 
