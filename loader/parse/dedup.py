@@ -88,7 +88,8 @@ def deduplicate(
     are equal exactly when the strings are. A stable sort puts each key's
     rows together in file order, so the last of each run survives. Hashing
     four columns is several times slower. Survivors keep file order; batches
-    are filtered one at a time so the file is never held twice.
+    are filtered one at a time, each let go of (``chunks`` is emptied) as its
+    survivors are taken, so the file is never held twice.
     """
     n = sum(c.height for c in chunks)
     found = _last_of_each_key(chunks, codes_seen, n) if n else None
@@ -112,11 +113,13 @@ def deduplicate(
     del order, dropped, kept_for, last
     kept: list[pl.DataFrame] = []
     pos = 0
-    for chunk in chunks:
+    chunks.reverse()
+    while chunks:  # each batch is let go as soon as its survivors are taken
+        chunk = chunks.pop()
         mask = keep[pos : pos + chunk.height]
         pos += chunk.height
         kept.append(chunk if mask.all() else chunk.filter(pl.Series(mask)))
-    chunks.clear()
+        del chunk
     return kept, duplicates, conflicts
 
 
