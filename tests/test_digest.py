@@ -80,6 +80,7 @@ def test_the_server_and_the_client_digest_every_parsed_value_alike(db, tmp_path,
     assert report.status == "loaded", report.failure
     mine = group_digests(parse(data).rows)
     assert ordered(digests_in_server(db, mine.select("d_trade", "stock"))) == ordered(mine)
+    assert ordered(group_digests(parse(data).rows, chunk_rows=2)) == ordered(mine)  # in slices
 
 
 def test_a_changed_value_changes_its_groups_digest_only(db, tmp_path):

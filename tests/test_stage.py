@@ -71,3 +71,29 @@ def test_packed_key_order_is_byte_order(rows, categorical):
         )
         == as_bytes
     )
+
+
+def test_group_digests_in_slices_never_split_a_group():
+    """The digests are built a slice of rows at a time; a slice ends only where a group does,
+    however long the group (one here is longer than the look-ahead window)."""
+    from loader.prepare.digest import group_digests
+
+    sizes = {"F1": 3, "F2": 700, "F3": 1, "F4": 40}
+    rows = [
+        (date(2025, 12, d), stock, f"{stock}-A", f"C{c:04d}", f"{c}.5")
+        for d in (9, 10)
+        for stock, size in sizes.items()
+        for c in range(size)
+    ]
+    frame = pl.DataFrame(
+        rows, schema=["d_trade", "stock", "ticker", "col_code", "value"], orient="row"
+    ).select(
+        "d_trade",
+        *(pl.col(c).cast(pl.Categorical) for c in ("stock", "ticker", "col_code")),
+        pl.col("value").cast(pl.Decimal(38, 12)).alias("value_numeric"),
+        pl.lit(None, dtype=pl.String).alias("value_text"),
+    )
+    whole = group_digests(frame)
+    assert whole.height == 8 and whole["rows"].to_list() == [3, 700, 1, 40] * 2
+    for chunk_rows in (1, 2, 50, 701):
+        assert group_digests(frame.reverse(), chunk_rows=chunk_rows).equals(whole), chunk_rows

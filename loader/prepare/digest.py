@@ -51,15 +51,56 @@ def canonical_row() -> pl.Expr:
     )
 
 
-def group_digests(rows: pl.DataFrame, order: pl.Series | None = None) -> pl.DataFrame:
+DIGEST_CHUNK_ROWS = 1_000_000
+"""Rows whose canonical text is built at a time (whole groups): a 10M-row file's digests
+hold a tenth of its text at once, not all of it."""
+
+
+def group_digests(
+    rows: pl.DataFrame, order: pl.Series | None = None, chunk_rows: int = DIGEST_CHUNK_ROWS
+) -> pl.DataFrame:
     """Per (d_trade, stock): ``rows`` (UInt32) and ``digest`` (lower-case MD5 hex).
 
-    ``order``: the rows' key order when it is already known (the staging text's).
+    ``order``: the rows' key order when it is already known (the staging text's). The
+    groups are contiguous in key order, so the text is built ``chunk_rows`` rows at a
+    time, each slice ending at a group's end.
     """
     rows = typed(rows)
-    if rows.height > 1:
-        rows = rows[key_order(rows) if order is None else order]
-    ordered = rows
+    n = rows.height
+    if order is None:
+        order = key_order(rows) if n > 1 else pl.Series(range(n), dtype=pl.UInt32)
+    parts = []
+    start = 0
+    while start < n:
+        end = _group_end(rows, order, min(start + chunk_rows, n))
+        parts.append(_digests(rows[order.slice(start, end - start)]))
+        start = end
+    if not parts:
+        return _digests(rows)
+    return pl.concat(parts)
+
+
+def _group_end(rows: pl.DataFrame, order: pl.Series, end: int) -> int:
+    """The first position at or after ``end`` (in key order) that starts a new group."""
+    n = rows.height
+    if end >= n:
+        return n
+    last = rows[int(order[end - 1])].select("d_trade", pl.col("stock").cast(pl.String)).row(0)
+    window = 256
+    while end < n:
+        ahead = rows[order.slice(end, window)].select("d_trade", pl.col("stock").cast(pl.String))
+        other = ahead.select(
+            (pl.col("d_trade") != last[0]) | (pl.col("stock") != last[1])
+        ).to_series()
+        if other.any():
+            return end + int(other.arg_max())  # type: ignore[arg-type]
+        end += ahead.height
+        window *= 2
+    return n
+
+
+def _digests(ordered: pl.DataFrame) -> pl.DataFrame:
+    """:func:`group_digests` of rows already in key order."""
     groups = (
         ordered.select(
             "d_trade",
