@@ -120,14 +120,11 @@ def _digests(ordered: pl.DataFrame) -> pl.DataFrame:
 
 
 def without_groups(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
-    """The rows outside ``groups`` (a frame of d_trade and stock)."""
-    keys = groups.select("d_trade", pl.col("stock").cast(pl.String).alias("_stock"))
-    return (
-        typed(rows)
-        .with_columns(pl.col("stock").cast(pl.String).alias("_stock"))
-        .join(keys, on=["d_trade", "_stock"], how="anti")
-        .drop("_stock")
-    )
+    """The rows outside ``groups`` (a frame of d_trade and stock), joined on the rows' own
+    stock type (categories are process-wide: no text column of the rows is made)."""
+    rows = typed(rows)
+    keys = groups.select("d_trade", pl.col("stock").cast(pl.String).cast(rows.schema["stock"]))
+    return rows.join(keys, on=["d_trade", "stock"], how="anti")
 
 
 def load_digest(groups: pl.DataFrame) -> str:
