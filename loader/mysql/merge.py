@@ -270,7 +270,7 @@ def _replace_days(
     cur: Any,
     prepared: PreparedFile,
     watch: Stopwatch,
-    narrowed: Narrowed | None = None,
+    narrowed: Narrowed,
 ) -> int | None:
     """replace-days: delete the keys of the file's trade dates it lacks (None: an upsert). A
     file older than one already loaded for its dates deletes nothing (the newer one is the
@@ -289,10 +289,9 @@ def _replace_days(
         return 0
     with watch.stage("delete"):
         rows = prepared.staging.frame()
-        before = proven = None
-        if narrowed is not None:
-            before, proven = narrowed.held, narrowed.proven
-        return delete_missing(cur, prepared.key, rows, prepared.max_delete_share, before, proven)
+        return delete_missing(
+            cur, prepared.key, rows, prepared.max_delete_share, narrowed.held, narrowed.proven
+        )
 
 
 def _drop_superseded(

@@ -83,8 +83,6 @@ def group_digests(
 def _group_end(rows: pl.DataFrame, order: pl.Series, end: int) -> int:
     """The first position at or after ``end`` (in key order) that starts a new group."""
     n = rows.height
-    if end >= n:
-        return n
     last = rows[int(order[end - 1])].select("d_trade", pl.col("stock").cast(pl.String)).row(0)
     window = 256
     while end < n:
