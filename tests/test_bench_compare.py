@@ -54,30 +54,15 @@ def test_the_reference_refuses_what_it_does_not_implement(tmp_path):
         expected_rows(path)
 
 
-@pytest.mark.db
-@pytest.mark.slow
-def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
-    out = tmp_path / "results"
+def run_compare(db, out: Path, *args: str) -> dict:
+    """bench/compare.py against the test server (no settling, 1,000-row history days) into
+    ``out``; its JSON record."""
     run = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "compare.py"),
-            "--rows",
-            "3000",
-            "--seed",
-            "11",
-            "--db",
-            plain_url(db),
-            "--out",
-            str(out),
-            "--settle",
-            "0",
-            "--history-days",
-            "2",
-            "--history-rows",
-            "1000",
-            "--repeat",
-            "1",
+            *("--db", plain_url(db), "--out", str(out), "--settle", "0"),
+            *("--history-rows", "1000", *args),
         ],
         capture_output=True,
         text=True,
@@ -85,7 +70,16 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
         cwd=ROOT,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    record = json.loads((out / "compare.json").read_text())
+    return json.loads((out / "compare.json").read_text())
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
+    out = tmp_path / "results"
+    record = run_compare(
+        db, out, "--rows", "3000", "--seed", "11", "--history-days", "2", "--repeat", "1"
+    )
     results = {(r["shape"], r["scenario"], r["tool"]): r for r in record["results"]}
     assert len(results) == 4 * 4 + 3 * 4  # history: 4 scenarios; empty: 3; 4 tools each
     for shape, scenarios in (
@@ -115,23 +109,13 @@ def test_the_side_by_side_run_marks_wrong_loads(db, tmp_path):
 def test_a_day_spread_over_several_dates_is_put_back_and_compared_on_every_date(db, tmp_path):
     """A 10M-row export spans 10 trade dates: before each run every one of them must be as
     the scenario needs (a fresh day absent on all), and the check must cover them all."""
-    out = tmp_path / "results"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "compare.py"),
-            *("--rows", "3000", "--days", "2", "--seed", "12", "--db", plain_url(db)),
-            *("--out", str(out), "--settle", "0", "--repeat", "2", "--no-empty"),
-            *("--history-days", "1", "--history-rows", "1000"),
-            *("--tools", "ceiling", "fundsync", "--scenarios", "changed", "fresh"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
+    record = run_compare(
+        db,
+        tmp_path / "results",
+        *("--rows", "3000", "--days", "2", "--seed", "12", "--history-days", "1"),
+        *("--repeat", "2", "--no-empty"),
+        *("--tools", "ceiling", "fundsync", "--scenarios", "changed", "fresh"),
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    record = json.loads((out / "compare.json").read_text())
     results = {(r["scenario"], r["tool"]): r for r in record["results"]}
     # a fresh day goes straight into fund_data in every repetition: none of its dates is there
     assert results[("fresh", "fundsync")]["methods"] == ["load_data_local_direct"] * 2
