@@ -12,6 +12,7 @@ groups are counted as unchanged: their stored values, lineage and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -41,23 +42,26 @@ def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> 
     """
     cur.execute(sql.GROUP_CONCAT_LIMIT)
     found: list[tuple[date, str, int, str]] = []
-    for (day,), funds in groups.group_by("d_trade", maintain_order=True):
-        if whole_days:
-            batches: list[list[str] | None] = [None]
-        else:
-            stocks = funds["stock"].to_list()
-            batches = [
-                stocks[start : start + STOCKS_PER_QUERY]
-                for start in range(0, len(stocks), STOCKS_PER_QUERY)
-            ]
-        for batch in batches:
-            cur.execute(
-                sql.group_digests(None if batch is None else len(batch)), [day, *(batch or [])]
-            )
-            found.extend(cur.fetchall())
-            if cur.warning_count:
-                return None
+    queries: Iterable[tuple[date, list[str] | None]] = (
+        [(day, None) for day in groups["d_trade"].unique(maintain_order=True)]
+        if whole_days
+        else funds_by_day(groups)
+    )
+    for day, batch in queries:
+        cur.execute(sql.group_digests(None if batch is None else len(batch)), [day, *(batch or [])])
+        found.extend(cur.fetchall())
+        if cur.warning_count:
+            return None
     return pl.DataFrame(found, schema=_SCHEMA, orient="row")
+
+
+def funds_by_day(groups: pl.DataFrame) -> Iterator[tuple[date, list[str]]]:
+    """The funds of these (d_trade, stock) groups a statement's worth at a time: (trade date,
+    up to ``STOCKS_PER_QUERY`` funds), in the groups' order."""
+    for (day,), funds in groups.group_by("d_trade", maintain_order=True):
+        stocks = funds["stock"].to_list()
+        for start in range(0, len(stocks), STOCKS_PER_QUERY):
+            yield day, stocks[start : start + STOCKS_PER_QUERY]
 
 
 @dataclass(frozen=True)
@@ -218,10 +222,7 @@ def stored_rows(cur: Any, groups: pl.DataFrame) -> pl.DataFrame:
     """Every row fund_data holds in these (d_trade, stock) groups, values as printed (the
     canonical text's numeric form) and the source that last changed each."""
     found: list[tuple[Any, ...]] = []
-    for (day,), funds in groups.group_by("d_trade", maintain_order=True):
-        stocks = funds["stock"].to_list()
-        for start in range(0, len(stocks), STOCKS_PER_QUERY):
-            batch = stocks[start : start + STOCKS_PER_QUERY]
-            cur.execute(sql.stored_rows_of_groups(len(batch)), [day, *batch])
-            found.extend(cur.fetchall())
+    for day, batch in funds_by_day(groups):
+        cur.execute(sql.stored_rows_of_groups(len(batch)), [day, *batch])
+        found.extend(cur.fetchall())
     return pl.DataFrame(found, schema=STORED_SCHEMA, orient="row")

@@ -19,7 +19,7 @@ import polars as pl
 
 from loader.errors import MassDeleteRefused, MergeCountMismatch
 from loader.mysql import sql
-from loader.mysql.digest import STOCKS_PER_QUERY
+from loader.mysql.digest import funds_by_day
 from loader.prepare.digest import keys_frame
 
 _GROUP = ["d_trade", "stock"]
@@ -52,12 +52,9 @@ def delete_missing(
     _guard(key, groups, max_share)
     deleted = 0
     gone = groups.filter(pl.col("file_rows").is_null())
-    for (day,), funds in gone.group_by("d_trade", maintain_order=True):
-        stocks = funds["stock"].to_list()
-        for start in range(0, len(stocks), STOCKS_PER_QUERY):
-            batch = stocks[start : start + STOCKS_PER_QUERY]
-            cur.execute(sql.delete_groups(len(batch)), [day, *batch])
-            deleted += int(cur.rowcount)
+    for day, batch in funds_by_day(gone):
+        cur.execute(sql.delete_groups(len(batch)), [day, *batch])
+        deleted += int(cur.rowcount)
     partial = groups.filter(pl.col("file_rows").is_not_null() & (pl.col("extra") > 0))
     for day, stock in partial.select(_GROUP).iter_rows():
         kept = keys.filter((pl.col("d_trade") == day) & (pl.col("stock") == stock))
@@ -89,12 +86,9 @@ def _held(
     known = before.join(written, on=_GROUP, how="anti").select(
         *_GROUP, pl.col("rows").cast(pl.Int64).alias("held")
     )
-    for (day,), funds in written.sort(_GROUP).group_by("d_trade", maintain_order=True):
-        stocks = funds["stock"].to_list()
-        for start in range(0, len(stocks), STOCKS_PER_QUERY):
-            batch = stocks[start : start + STOCKS_PER_QUERY]
-            cur.execute(sql.group_counts(len(batch)), [day, *batch])
-            counted.extend(cur.fetchall())
+    for day, batch in funds_by_day(written.sort(_GROUP)):
+        cur.execute(sql.group_counts(len(batch)), [day, *batch])
+        counted.extend(cur.fetchall())
     return pl.concat([known, pl.DataFrame(counted, schema=_HELD, orient="row")])
 
 
