@@ -59,7 +59,9 @@ class DecodeInfo:
     encoding: str
     """Python codec name used (``utf-8``, ``utf-8-sig``, ``utf-16-le``, ``cp1252`` ...)."""
     how: str
-    """How it was chosen: ``bom``, ``utf-8``, ``forced``, ``structure`` or ``detector``."""
+    """How it was chosen: ``bom``, ``utf-8``, ``forced``, or for a code page ``bytes`` (the only
+    allowed one that decodes every byte), ``words`` (the words' evidence), ``detector`` or
+    ``default`` (:func:`~loader.parse.encoding.choose_code_page`)."""
     compressed: bool
     size: int
     """Uncompressed size in bytes, BOM included."""
@@ -235,7 +237,6 @@ def _first_pass(
     scan = Scan()
     bom_enc: str | None = None
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    prev_high = False
     limit = settings.max_uncompressed_bytes
     for index, block in enumerate(uncompressed_blocks(name, raw, limit)):
         if spool is not None:
@@ -263,9 +264,7 @@ def _first_pass(
                     ],
                 )
         if detect and not block.isascii():
-            prev_high = scan_non_ascii(source, scan, decoder, block, start, prev_high)
-        else:
-            prev_high = False
+            scan_non_ascii(source, scan, decoder, block, start)
         scan.size += len(block)
     if detect:
         pending = decoder.getstate()[0]

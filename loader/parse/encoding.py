@@ -1,20 +1,22 @@
 """Which code page a non-UTF-8 export is in, and when a file is corrupt UTF-8 (CONTRACT §1.2).
 
-Thai text decodes as cp874, Western European as cp1252: Thai words are runs
-of consecutive high bytes, Latin accents mostly single high bytes between
-ASCII letters. The byte structure decides; cchardet is only a hint.
+Thai text decodes as cp874, Western European as cp1252. First the whole file's bytes
+decide which allowed code pages can decode it at all (cp874 has no "ü", "™" or "ÿ";
+cp1252 no 0x81). When more than one can, the words decide: read both ways, which reading
+spells real words (:mod:`loader.parse.script`). cchardet is only a tie-breaker.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from loader.errors import FileRejected, RowError
 from loader.parse.raw import Source, line_of_offset
+from loader.parse.script import Evidence
 
 THAI_CODECS = frozenset({"cp874", "tis-620", "iso8859_11"})
 # cchardet's answers mapped to the family they hint at.
@@ -25,6 +27,11 @@ CESU_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 """A UTF-16 surrogate written as three bytes (CESU-8): UTF-8's shape, never valid UTF-8."""
 MOSTLY_UTF8 = 2 / 3
 """Share of high bytes in well-formed UTF-8 sequences from which a file is corrupt UTF-8."""
+EVIDENCE_WINDOW = 64 << 10
+"""Bytes of each block, from its first high byte, whose words are weighed (a sample: the
+whole file is still decoded strictly with the code page chosen)."""
+EVIDENCE_BYTES = 1 << 20
+"""At most this much text is weighed in all (the weighing stops early once clear)."""
 
 
 @dataclass
@@ -33,7 +40,11 @@ class Scan:
 
     size: int = 0
     high_bytes: int = 0
-    high_in_runs: int = 0
+    byte_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
+    """How often each byte value occurs (the high ones: which code pages can decode the file)."""
+    samples: list[bytes] = field(default_factory=list)
+    """Windows of text around high bytes, whose words are weighed (:data:`EVIDENCE_WINDOW`)."""
+    sampled: int = 0
     utf8_invalid: int = 0
     """Bytes that are not part of a well-formed UTF-8 sequence."""
     cesu_bytes: int = 0
@@ -65,9 +76,8 @@ def scan_non_ascii(
     decoder: codecs.IncrementalDecoder,
     block: bytes,
     start: int,
-    prev_high: bool,
-) -> bool:
-    """UTF-8 validity and code-page structure of one block with high bytes.
+) -> None:
+    """UTF-8 validity, the byte values and a sample of the words of one block with high bytes.
 
     ``decoder`` is an incremental UTF-8 decoder with ``surrogateescape``: an
     undecodable byte becomes one lone surrogate, which valid UTF-8 never
@@ -83,15 +93,18 @@ def scan_non_ascii(
             scan.first_invalid = first_invalid(source, pending + block, start - len(pending))
     scan.utf8_invalid += invalid
     scan.high_bytes += int(np.count_nonzero(high))
-    neighbour = np.zeros_like(high)
-    neighbour[1:] |= high[:-1]
-    neighbour[:-1] |= high[1:]
-    neighbour[0] |= prev_high
-    scan.high_in_runs += int(np.count_nonzero(high & neighbour))
+    scan.byte_counts += np.bincount(arr[high], minlength=256)
+    first = int(np.argmax(high))
+    if scan.sampled < EVIDENCE_BYTES:
+        # whole words: from the start of the line of the first high byte to a line's end
+        begin = block.rfind(b"\n", 0, first) + 1
+        window = block[begin : first + EVIDENCE_WINDOW]
+        if first + EVIDENCE_WINDOW < len(block):
+            window = window[: window.rfind(b"\n") + 1] or window
+        scan.samples.append(window)
+        scan.sampled += len(window)
     if len(scan.hint_sample) < 64 << 10:
-        first = int(np.argmax(high))
         scan.hint_sample += block[max(first - 256, 0) : first + (64 << 10)]
-    return bool(high[-1])
 
 
 def first_invalid(source: Source, data: bytes, start: int) -> RowError:
@@ -132,30 +145,44 @@ def reject_corrupt_utf8(name: str, scan: Scan) -> None:
 
 
 def choose_code_page(scan: Scan, allowed: tuple[str, ...]) -> tuple[str, str]:
-    """Pick a code page from the allow-list: byte structure first, cchardet as a hint.
+    """Pick a code page from the allow-list: first those that can decode every byte of the
+    file, then the words' evidence (:mod:`loader.parse.script`), cchardet only on a tie.
 
-    Thai words are runs of consecutive high bytes; Latin accents are mostly
-    single high bytes between ASCII letters. The detector's answer is used
-    only when the structure does not speak clearly, and only to choose among
-    allowed code pages.
+    Returns the codec and how it was chosen: ``bytes`` (only one could decode the file),
+    ``words`` (the words' evidence), ``detector`` or ``default`` (the first allowed).
     """
-    thai = [e for e in allowed if e in THAI_CODECS]
-    latin = [e for e in allowed if e not in THAI_CODECS]
-    if not thai or not latin:
-        return allowed[0], "structure"
-    share_in_runs = scan.high_in_runs / scan.high_bytes if scan.high_bytes else 0.0
-    if share_in_runs >= 0.7:
-        return thai[0], "structure"
-    if share_in_runs <= 0.3 and scan.high_bytes >= 4:
-        return latin[0], "structure"
+    able = [e for e in allowed if decodes(scan.byte_counts, e)] or list(allowed)
+    if len(able) == 1:
+        return able[0], "bytes" if len(allowed) > 1 else "default"
+    thai = [e for e in able if e in THAI_CODECS]
+    latin = [e for e in able if e not in THAI_CODECS]
     hint = _detector_hint(scan.hint_sample)
-    if hint in THAI_HINTS:
+    hinted = codec_or_none(hint) if hint else None
+    if thai and latin:
+        evidence = Evidence()
+        for sample in scan.samples:
+            evidence.add(sample, thai[0], latin[0])
+            if evidence.decided:
+                break
+        if evidence.thai > evidence.western:
+            return thai[0], "words"
+        if evidence.western > evidence.thai:
+            return (hinted if hinted in latin else latin[0]), "words"
+    if hint in THAI_HINTS and thai:
         return thai[0], "detector"
-    if hint is not None:
-        hinted = codec_or_none(hint)
-        if hinted in latin:
-            return hinted, "detector"
-    return (thai[0] if share_in_runs >= 0.5 else latin[0]), "structure"
+    if hinted in able:
+        return hinted, "detector"
+    return able[0], "default"
+
+
+def decodes(byte_counts: np.ndarray, codec: str) -> bool:
+    """Whether every high byte the file holds is defined in ``codec``."""
+    present = bytes(int(b) for b in np.flatnonzero(byte_counts[0x80:]) + 0x80)
+    try:
+        present.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def codec_or_none(label: str) -> str | None:
