@@ -31,6 +31,17 @@ def corpus(folder):
         ),
         "header-only.csv": HEADER.encode(),
         "empty.csv": b"",
+        # ~96 MB of blank lines each, under 100 KB compressed: before the header, between
+        # rows, and whitespace-only with CR LF (the memory must not grow with their number)
+        "blank-lines-before-header.csv.gz": gzip.compress(
+            b"\n" * 96_000_000 + csv_bytes("2025-12-09,S,T,C,1"), 9
+        ),
+        "blank-lines-between-rows.csv.gz": gzip.compress(
+            csv_bytes("2025-12-09,S,T,C,1") + b"\n" * 96_000_000 + b"2025-12-09,S,T,D,2\n", 9
+        ),
+        "whitespace-lines.csv.gz": gzip.compress(
+            csv_bytes("2025-12-09,S,T,C,1") + b" \t\r\n" * 24_000_000 + b"2025-12-09,S,T,D,2\n", 9
+        ),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -46,6 +57,14 @@ EXPECTED = {
     "hundred-thousand-columns.csv": ("parsed", None),
     "header-only.csv": ("parsed", None),
     "empty.csv": ("parsed", None),
+    "blank-lines-before-header.csv.gz": ("parsed", None),
+    "blank-lines-between-rows.csv.gz": ("parsed", None),
+    "whitespace-lines.csv.gz": ("parsed", None),
+}
+ROWS = {
+    "blank-lines-before-header.csv.gz": 1,
+    "blank-lines-between-rows.csv.gz": 2,
+    "whitespace-lines.csv.gz": 2,
 }
 
 
@@ -78,6 +97,8 @@ def test_bad_input_corpus_gets_clear_errors_in_bounded_memory(tmp_path):
         report = json.loads(run.stdout)
         status, kind = EXPECTED[name]
         assert report["status"] == status, (name, report)
+        if name in ROWS:
+            assert report["rows"] == ROWS[name], (name, report)
         if kind:
             assert report["kind"] == kind, (name, report)
             first = report["errors"][0]
@@ -86,6 +107,26 @@ def test_bad_input_corpus_gets_clear_errors_in_bounded_memory(tmp_path):
         # generous: a fresh interpreter with Polars is ~150 MB; no input here may cost more than
         # a few times its own size
         assert report["peak_mb"] < 700, (name, report["peak_mb"])
+
+
+def test_pieces_of_many_lines_are_cut_at_record_ends_with_their_lines():
+    from loader.parse.csvscan import bounded_pieces, make_piece
+
+    records = [b'a,"multi\nline\n",x\n', b"\n", b"\r\n", b'b,"q""\n""",y\n', b"c,d,e\n"] * 40
+    data = b"".join(records)
+    pieces = list(bounded_pieces(iter([make_piece(data, 7)]), 3))
+    assert len(pieces) > 10 and b"".join(p.data for p in pieces) == data
+    line = 7
+    for piece in pieces:
+        assert piece.data.count(b'"') % 2 == 0  # never inside a quoted field
+        assert piece.line == line
+        line += piece.newlines
+
+
+def test_an_error_after_a_million_blank_lines_names_its_line():
+    data = csv_bytes("2025-12-09,S,T,C,1") + b"\n" * 1_000_000 + b"2025-12-09,S,T,C,x,y\n"
+    error = reject(data)
+    assert error.errors[0].line == 1_000_003
 
 
 def test_the_ten_megabyte_field_names_its_line_and_column():

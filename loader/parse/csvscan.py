@@ -16,6 +16,7 @@ Two steps, neither looping in Python per row:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -94,6 +95,63 @@ def record_pieces(blocks: Iterator[bytes], name: str, max_record_bytes: int) -> 
                 ],
             )
         yield make_piece(carry + b"\n", line)
+
+
+def bounded_pieces(pieces: Iterator[Piece], max_records: int) -> Iterator[Piece]:
+    """The same records in pieces of at most ``max_records`` lines each.
+
+    A piece's memory grows with its records, not its bytes: 16 MB of blank lines are 16
+    million records. Cutting such a piece at record ends keeps every piece's cost near
+    that of a piece of ordinary rows, so blank lines stream in bounded memory too.
+    """
+    for piece in pieces:
+        if piece.newlines <= max_records:
+            yield piece
+            continue
+        start, line = 0, piece.line
+        for end in [*_record_cuts(piece.data, max_records), len(piece.data)]:
+            if end > start:
+                part = make_piece(piece.data[start:end], line)
+                yield part
+                line += part.newlines
+                start = end
+
+
+_CUT_WINDOW = 1 << 20
+
+
+def _record_cuts(data: bytes, max_records: int) -> list[int]:
+    """Where to cut ``data`` (whole records) every ``max_records`` records, read a window at
+    a time so that no array of every line end is made."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    cuts: list[int] = []
+    since_cut = quotes = 0
+    for at in range(0, len(arr), _CUT_WINDOW):
+        window = arr[at : at + _CUT_WINDOW]
+        ends = np.flatnonzero(window == LF)
+        quote_pos = np.flatnonzero(window == QUOTE)
+        if len(quote_pos) or quotes & 1:  # an LF ends a record after an even number of quotes
+            ends = ends[((np.searchsorted(quote_pos, ends) + quotes) & 1) == 0]
+        quotes += len(quote_pos)
+        picks = np.arange(max_records - since_cut - 1, len(ends), max_records)
+        cuts.extend((ends[picks] + at + 1).tolist())
+        since_cut = len(ends) - int(picks[-1]) - 1 if len(picks) else since_cut + len(ends)
+    return cuts
+
+
+def skip_blank_lines(piece: Piece) -> Piece | None:
+    """The piece from its first line that is not blank (ASCII whitespace only); None when
+    every line is blank. Cheap: no record is split."""
+    first = _NOT_BLANK.search(piece.data)
+    if first is None:
+        return None
+    start = piece.data.rfind(b"\n", 0, first.start()) + 1
+    if start == 0:
+        return piece
+    return make_piece(piece.data[start:], piece.line + piece.data.count(b"\n", 0, start))
+
+
+_NOT_BLANK = re.compile(rb"[^ \t\r\n\x0b\x0c]")
 
 
 def last_record_end(buf: bytes, quotes_before: int = 0) -> int:

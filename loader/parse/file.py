@@ -24,11 +24,13 @@ from loader.errors import FileRejected, RowError
 from loader.parse import dates
 from loader.parse.csvscan import (
     Piece,
+    bounded_pieces,
     field_strings,
     make_piece,
     quick_lines,
     record_pieces,
     scan_piece,
+    skip_blank_lines,
 )
 from loader.parse.decode import Decoded, Source, inspect, source_name
 from loader.parse.dedup import deduplicate
@@ -116,7 +118,8 @@ class _FileParser:
         first, blocks = peek_first_line(blocks, settings.max_record_bytes)
         self._check_first_line(first)
         self.delimiter = detect_delimiter(first)
-        pieces = self._data_pieces(record_pieces(blocks, self.name, settings.max_record_bytes))
+        records = record_pieces(blocks, self.name, settings.max_record_bytes)
+        pieces = self._data_pieces(bounded_pieces(records, max(4096, piece_bytes // 32)))
         # Pieces are prepared on two threads (NumPy and Polars release the GIL)
         # while this one cuts the next; results are absorbed strictly in file order.
         with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="fundsync-parse") as pool:
@@ -151,9 +154,12 @@ class _FileParser:
 
     def _data_pieces(self, pieces: Iterator[Piece]) -> Iterator[Piece]:
         """Take the header from the first non-blank record; yield what follows it."""
-        for piece in pieces:
+        for whole in pieces:
             if self.header is not None:
-                yield piece
+                yield whole
+                continue
+            piece = skip_blank_lines(whole)
+            if piece is None:
                 continue
             head = head_piece(piece)
             end = self._find_header(head)

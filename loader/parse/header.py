@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -70,20 +71,31 @@ def head_piece(piece: Piece, size: int = 1 << 20) -> Piece:
 
 
 def peek_first_line(blocks: Iterator[bytes], limit: int) -> tuple[str, Iterator[bytes]]:
-    """The first non-blank line, for delimiter detection, and the blocks unconsumed."""
+    """The first non-blank line, for delimiter detection, and the blocks unconsumed.
+
+    Blank lines before it are skipped by a search, never split into a list: a file may
+    start with millions of them."""
     seen: list[bytes] = []
     size = 0
+    first: int | None = None
     for block in blocks:
         seen.append(block)
         size += len(block)
-        text = b"".join(seen)
-        for line in text.split(b"\n")[:-1]:
-            if line.strip():
-                return line.decode("utf-8", "replace"), chain(seen, blocks)
+        if first is None and (found := _NOT_BLANK.search(block)) is not None:
+            first = size - len(block) + found.start()
+        if first is not None:
+            text = b"".join(seen)
+            end = text.find(b"\n", first)
+            if end >= 0:
+                begin = text.rfind(b"\n", 0, first) + 1
+                return text[begin:end].decode("utf-8", "replace"), chain(seen, blocks)
         if size > limit:
             break
     text = b"".join(seen)
     return text.decode("utf-8", "replace").strip(), chain(seen, blocks)
+
+
+_NOT_BLANK = re.compile(rb"[^ \t\r\n\x0b\x0c]")
 
 
 def detect_delimiter(header_line: str) -> str:
