@@ -212,5 +212,10 @@ class ShuttingDown(TransientError):
     """The worker was asked to stop: the message is left for another consumer."""
 
 
+class SourceChanged(TransientError):
+    """A local file was written to or replaced while it was read: what was hashed is not
+    what was parsed. Nothing is loaded; a retry reads the file whole."""
+
+
 class LedgerChanged(TransientError):
     """The ledger no longer says what it said while the file was prepared: run again."""

@@ -28,6 +28,7 @@ from loader.errors import (
     ConfigError,
     FileRejected,
     RowError,
+    SourceChanged,
     SourceKeyTooLong,
     SourceMissing,
     SourceUnreadable,
@@ -75,15 +76,16 @@ class S3Object:
 
 @dataclass(frozen=True, slots=True)
 class LocalFile:
-    """A file on this machine; its source key is the path as given (CONTRACT §1.2)."""
+    """A file on this machine; its source key is its absolute path, symbolic links resolved
+    (:func:`local_key`), whatever form it was given in (``x.csv``, ``./x.csv``, ``/d/x.csv``)."""
 
     path: str
     name: str | None = None
-    """The source key, when it differs from the path (the backfill's path as found)."""
+    """The source key, when it is not the file's own path (a test naming it as an S3 key)."""
 
     @property
     def key(self) -> str:
-        return self.name or self.path
+        return self.name or local_key(self.path)
 
     @property
     def uri(self) -> str:
@@ -133,6 +135,42 @@ class SourceCopy:
     identity: SourceIdentity
 
 
+def local_key(text: str) -> str:
+    """A local file's identity: its absolute path with symbolic links resolved, so that every
+    way of naming one file (relative, ``./``, absolute, through a link) is one source. A path
+    that names no regular file (missing, a pipe) is made absolute only."""
+    path = Path(text)
+    try:
+        if path.is_file():
+            return str(path.resolve())
+    except (OSError, RuntimeError):  # a loop of links, a path too long
+        pass
+    return os.path.abspath(text)
+
+
+def ledger_keys(text: str) -> list[str]:
+    """The source keys a source typed in any form the logs and reports print may be recorded
+    under: ``s3://bucket/key`` and ``key`` are the object key; a local path is its
+    :func:`local_key` (and, for loads recorded before keys were normalised, the text itself)."""
+    if text.startswith("s3://"):
+        return [text[5:].partition("/")[2] or text]
+    keys = [local_key(text)]
+    if text not in keys:
+        keys.append(text)
+    return keys
+
+
+def ledger_prefix(text: str) -> str:
+    """A prefix of source keys, as typed (``status --source``): ``s3://bucket/raw/`` is the
+    key prefix ``raw/``; an existing local folder or file is made absolute as keys are."""
+    if text.startswith("s3://"):
+        return text[5:].partition("/")[2]
+    if os.path.exists(text):
+        key = local_key(text)
+        return key + os.sep if text.endswith(("/", os.sep)) or os.path.isdir(text) else key
+    return text
+
+
 def source_of(text: str) -> Source:
     """A source as typed: ``s3://bucket/key`` is an S3 object, anything else a local path."""
     if not text.startswith("s3://"):
@@ -172,9 +210,35 @@ def fetched(
         with _spooled(source, path, watch, work_dir, max_bytes) as copy:
             yield copy
         return
+    before = _fingerprint(path)
     with watch.stage("hash"):
         content_hash, size = hash_file(path)
-    yield SourceCopy(path, SourceIdentity(source.key, content_hash, size))
+    # The bytes hashed and the bytes parsed must be the same: a file written to or replaced
+    # while it was read is not loaded, whatever its parse said (the next attempt reads it whole).
+    try:
+        yield SourceCopy(path, SourceIdentity(source.key, content_hash, size))
+    except Exception:
+        _check_unchanged(source, path, before, size)
+        raise
+    _check_unchanged(source, path, before, size)
+
+
+def _check_unchanged(source: LocalFile, path: Path, before: tuple[int, ...], size: int) -> None:
+    after = _fingerprint(path)
+    if after != before or after[2] != size:
+        raise SourceChanged(
+            f"{source.key}: the file changed while it was read (written to or replaced): "
+            "nothing loaded; load it again once it is complete"
+        )
+
+
+def _fingerprint(path: Path) -> tuple[int, ...]:
+    """What changes when a file is written to or replaced: device, inode, size, times."""
+    try:
+        found = path.stat()
+    except OSError:
+        return ()
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 def readable_file(text: str) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 from loader import aws
 from loader.errors import ConfigError
-from loader.sources import LocalFile, S3Object, Source, source_of
+from loader.sources import LocalFile, S3Object, Source, local_key, source_of
 
 ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 COMPACT_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
@@ -33,7 +33,8 @@ class Export:
     source: str
     """A local path, or ``s3://bucket/key``."""
     key: str
-    """The source key: the path as found, or the object key (CONTRACT §1.2)."""
+    """The source key: the file's absolute path (:func:`~loader.sources.local_key`), or the
+    object key."""
     trade_date: date | None
     size: int
     etag: str | None = None
@@ -129,8 +130,9 @@ def _local_exports(source: str, globs: tuple[str, ...]) -> Iterator[Export]:
             continue
         relative = path.relative_to(root).as_posix()
         if _wanted(relative, globs):
-            key = str(path)
-            yield Export(key, key, trade_date_of(relative), path.stat().st_size)
+            yield Export(
+                str(path), local_key(str(path)), trade_date_of(relative), path.stat().st_size
+            )
 
 
 def _s3_exports(source: str, globs: tuple[str, ...], s3: Any) -> Iterator[Export]:

@@ -46,13 +46,21 @@ def register(commands: Any) -> None:
     status.set_defaults(func=run_status)
 
     history = command(commands, "history", help="every attempt to load one source, in order")
-    history.add_argument("source", metavar="SOURCE", help="a path or an S3 object key")
+    history.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a path (relative or absolute), an S3 object key or s3://bucket/key",
+    )
     history.add_argument("--json", action="store_true", help="one JSON document")
     db_option(history)
     history.set_defaults(func=run_history)
 
     show = command(commands, "show", help="what the last load of one source changed")
-    show.add_argument("source", metavar="SOURCE", help="a path or an S3 object key")
+    show.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a path (relative or absolute), an S3 object key or s3://bucket/key",
+    )
     show.add_argument("--json", action="store_true", help="one JSON document")
     db_option(show)
     show.set_defaults(func=run_show)
@@ -69,7 +77,11 @@ def _register_query(commands: Any) -> None:
     )
     which = query.add_mutually_exclusive_group(required=True)
     which.add_argument("--ticker", help="every row of this ticker")
-    which.add_argument("--source", metavar="KEY", help="every row this source wrote last")
+    which.add_argument(
+        "--source",
+        metavar="SOURCE",
+        help="every row this source (a path, key or s3:// URI) wrote last",
+    )
     query.add_argument("--since", type=day, help="with --ticker: from this trade date")
     query.add_argument("--until", type=day, help="with --ticker: to this trade date")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -83,13 +95,15 @@ def _register_query(commands: Any) -> None:
 def run_status(args: argparse.Namespace) -> int:
     from loader.mysql.connection import connect
     from loader.mysql.status import mark_abandoned, status
+    from loader.sources import ledger_prefix
 
+    prefix = ledger_prefix(args.source) if args.source else None
     conn = connect(db_config(args))
     try:
         if args.mark_abandoned:
-            marked = mark_abandoned(conn, args.source)
+            marked = mark_abandoned(conn, prefix)
             print(f"marked {marked} stuck attempt(s) abandoned", file=sys.stderr)
-        state = status(conn, args.since, args.source, args.limit)
+        state = status(conn, args.since, prefix, args.limit)
     finally:
         conn.close()
     if args.chart:
@@ -167,18 +181,20 @@ def _attempt_line(a: Attempt) -> str:
 
 def run_history(args: argparse.Namespace) -> int:
     from loader.mysql.connection import connect
+    from loader.mysql.ledger import known_key
     from loader.mysql.status import history
 
     conn = connect(db_config(args))
     try:
-        attempts = history(conn, args.source)
+        key = known_key(conn, args.source)
+        attempts = history(conn, key)
     finally:
         conn.close()
     if not attempts:
         print(f"fundsync: no attempt to load {args.source} in the ledger", file=sys.stderr)
         return EXIT_REJECTED
     if args.json:
-        print(json.dumps({"source": args.source, "attempts": [a.to_dict() for a in attempts]},
+        print(json.dumps({"source": key, "attempts": [a.to_dict() for a in attempts]},
                          default=_json, indent=1))  # fmt: skip
         return EXIT_OK
     print(_attempt_header())
@@ -191,11 +207,12 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from loader.mysql.connection import connect
+    from loader.mysql.ledger import known_key
     from loader.mysql.status import last_change
 
     conn = connect(db_config(args))
     try:
-        change = last_change(conn, args.source)
+        change = last_change(conn, known_key(conn, args.source))
     finally:
         conn.close()
     if change is None:
@@ -232,6 +249,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_query(args: argparse.Namespace) -> int:
     from loader.mysql.connection import connect
+    from loader.mysql.ledger import known_key
     from loader.mysql.read import COLUMNS, rows_by_source, rows_by_ticker
 
     if args.source and (args.since or args.until):
@@ -241,7 +259,7 @@ def run_query(args: argparse.Namespace) -> int:
     if args.ticker:
         rows = rows_by_ticker(conn, args.ticker, args.since, args.until)
     else:
-        rows = rows_by_source(conn, args.source)
+        rows = rows_by_source(conn, known_key(conn, args.source))
     try:
         count = _write(rows, COLUMNS, args.format)
     finally:

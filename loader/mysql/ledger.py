@@ -13,7 +13,7 @@ from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.sources import SourceIdentity, key_hash
+from loader.sources import SourceIdentity, key_hash, ledger_keys
 
 LEDGER_TABLE = "fund_data_loads"
 DAYS_TABLE = "fund_data_load_days"
@@ -75,6 +75,23 @@ def _latest_loaded(conn: MySQLConnectionAbstract, key: str, columns: str) -> tup
     row = cur.fetchone()
     cur.close()
     return None if row is None else tuple(row)
+
+
+def known_key(conn: MySQLConnectionAbstract, text: str) -> str:
+    """The source key the ledger knows a source by, given in any form the logs and reports
+    print it (``s3://bucket/key``, the key, a relative or absolute path); the normalised key
+    when the ledger has none of them."""
+    candidates = ledger_keys(text)
+    marks = ", ".join(["%s"] * len(candidates))
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT source_key FROM {LEDGER_TABLE} WHERE source_key_hash IN ({marks}) "
+        "ORDER BY id DESC LIMIT 1",
+        [key_hash(k) for k in candidates],
+    )
+    row = cur.fetchone()
+    cur.close()
+    return str(row[0]) if row else candidates[0]
 
 
 def sources_of_days(conn: MySQLConnectionAbstract, first: date, last: date) -> list[str]:
