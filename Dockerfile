@@ -14,7 +14,6 @@ COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 
 COPY pyproject.toml uv.lock README.md /build/
 COPY loader /build/loader
-COPY sql /build/sql
 COPY lambda /build/lambda
 RUN UV=/usr/local/bin/uv PYTHON=/var/lang/bin/python3.12 LAMBDA_PLATFORM=${LAMBDA_PLATFORM} \
       /build/lambda/install.sh "${LAMBDA_TASK_ROOT}" \

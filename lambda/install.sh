@@ -35,8 +35,6 @@ cp -R "$root/loader" "$target/loader"
 # development helpers (throwaway server, sample generator, demo) and the command line are
 # not the function's: the handler never imports them (the architecture contract checks it)
 rm -rf "$target/loader/devtools" "$target/loader/cli"
-mkdir -p "$target/sql"
-cp "$root"/sql/*.sql "$target/sql/"
 cp "$root/lambda/handler.py" "$target/handler.py"
 find "$target/loader" -name '__pycache__' -prune -exec rm -rf {} +
 "$python" -m compileall -q "$target/loader" "$target/handler.py"

@@ -120,7 +120,8 @@ print("RESULT " + json.dumps({"response": response, "import_seconds": imported,
 
 def test_the_image_holds_the_library_but_not_the_development_helpers(image_root):
     assert (image_root / "loader" / "pipeline" / "handler.py").exists()
-    assert (image_root / "handler.py").exists() and (image_root / "sql").is_dir()
+    assert (image_root / "handler.py").exists()
+    assert sorted((image_root / "loader" / "mysql" / "migrations").glob("0*.sql"))
     assert not (image_root / "loader" / "devtools").exists()
     assert not (image_root / "loader" / "cli").exists()
 

@@ -185,7 +185,11 @@ class ThrowawayServer:
 
 LAYOUTS = ("composite-pk", "surrogate-id")
 SURROGATE_LAYOUT = (
-    Path(__file__).resolve().parents[2] / "sql" / "layouts" / "fund_data_surrogate_id.sql"
+    Path(__file__).resolve().parents[1]
+    / "mysql"
+    / "migrations"
+    / "layouts"
+    / "fund_data_surrogate_id.sql"
 )
 
 

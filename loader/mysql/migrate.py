@@ -1,4 +1,8 @@
-"""``fundsync migrate``: apply the numbered SQL files in ``sql/`` once each.
+"""``fundsync migrate``: apply the numbered SQL files in ``loader/mysql/migrations/`` once each.
+
+The files are package data: they travel with the package into a wheel, an installed
+``fundsync`` (``uv tool install``, ``pipx``) and the Lambda image. No file found is an
+error (an incomplete installation), never "up to date".
 
 Applied versions are recorded in ``fundsync_schema_migrations`` with the
 file's checksum. A named server lock (``GET_LOCK``) serialises concurrent
@@ -17,7 +21,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from loader.errors import MigrationError
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = Path(__file__).resolve().parent / "migrations"
 LOCK_NAME = "fundsync.migrate"
 _FILE = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 
@@ -56,6 +60,11 @@ def migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
     for path in sorted(sql_dir.glob("*.sql")):
         if match := _FILE.match(path.name):
             found.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    if not found:
+        raise MigrationError(
+            f"no migration files in {sql_dir}: this installation of fund-data-sync is "
+            "incomplete (reinstall it); nothing was applied"
+        )
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration numbers in {sql_dir}")
