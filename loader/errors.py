@@ -138,6 +138,9 @@ class MalformedMessage(InputError):
 class TransientError(LoaderError):
     """The environment failed: the same input may load on a retry, once it is fixed."""
 
+    retries: int = 0
+    """How many times the merge's transaction was tried again before this error ended it."""
+
 
 UNREACHABLE_ERRNOS = frozenset(
     {
@@ -184,6 +187,12 @@ class StagingError(TransientError):
 
 class MergeCountMismatch(TransientError):
     """The server's figures do not add up: the merge was rolled back."""
+
+
+class ConcurrentWrite(TransientError):
+    """Another writer changed the rows of a trade date while this load held it (a writer
+    outside the loader: loads of one date run one after another). Rolled back and retried
+    like a deadlock; after the retries, a failed load, retried later."""
 
 
 class VerificationFailed(TransientError):

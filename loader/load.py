@@ -35,10 +35,12 @@ def load_source(
     span: Span = no_span,
 ) -> LoadReport:
     """Load one source; returns its report (``status`` says what became of it)."""
+    options = options or PrepareOptions()
+    request = options.parse.request_for(source.key)
     if not force:
         try:
-            skipped = _superseded(source, session, s3) or skip_known_version(
-                session, source.key, source.identity
+            skipped = _superseded(source, session, s3, request) or skip_known_version(
+                session, source.key, source.identity, request
             )
         except Exception as error:
             return LoadReport.failed(unknown_identity(source), error)
@@ -52,7 +54,7 @@ def load_source(
     return report
 
 
-def _superseded(source: Source, session: Session, s3: Any) -> LoadReport | None:
+def _superseded(source: Source, session: Session, s3: Any, request: str) -> LoadReport | None:
     """An event for an object version that is no longer current: skipped, before any download.
 
     In a versioned bucket, a retried notification of version 1 can arrive after
@@ -69,4 +71,4 @@ def _superseded(source: Source, session: Session, s3: Any) -> LoadReport | None:
         f"superseded: version {source.version_id} is no longer the object's current version "
         f"({current or 'the object was deleted'})"
     )
-    return skip_superseded(session, unknown_identity(source), note)
+    return skip_superseded(session, unknown_identity(source), note, request)

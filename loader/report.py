@@ -71,7 +71,11 @@ class LoadReport:
     rejects_error: str | None = None
     """Why the rejects could not be written (the load's outcome stands)."""
     note: str | None = None
-    """Why a file was skipped, when it is not the skip rule (superseded by a newer version)."""
+    """Why a file was skipped (the same content asked the same way, or a newer version)."""
+    request: str | None = None
+    """What was asked of the load that changes its outcome (``mode=replace-days ...``)."""
+    attempts_retried: int = 0
+    """Transaction retries (deadlocks, lock waits, conflicts) of a merge that then failed."""
 
     @classmethod
     def of(
@@ -85,6 +89,7 @@ class LoadReport:
         merge_timings: Timings = (),
         merge_seconds: float = 0.0,
         note: str | None = None,
+        retried: int = 0,
     ) -> LoadReport:
         """The report of a prepared file after the merge half (or instead of it)."""
         return cls(
@@ -99,6 +104,8 @@ class LoadReport:
             ledger_id=ledger_id,
             rows_merged=prepared.rows if merged is not None else None,
             note=note,
+            request=prepared.request,
+            attempts_retried=retried,
         )
 
     @classmethod
@@ -132,7 +139,14 @@ class LoadReport:
 
     @property
     def retries(self) -> int:
-        return self.merged.retries if self.merged else 0
+        return self.merged.retries if self.merged else self.attempts_retried
+
+    @property
+    def mode(self) -> str | None:
+        """``upsert`` or ``replace-days``, from the request."""
+        if self.request is None:
+            return None
+        return "replace-days" if "mode=replace-days" in self.request.split() else "upsert"
 
     @property
     def error_type(self) -> str | None:
@@ -177,6 +191,8 @@ class LoadReport:
             "extra_columns": list(parsed.extra_columns) if parsed else [],
             "extra_column_count": parsed.extra_column_count if parsed else 0,
             "method": self.method,
+            "mode": self.mode,
+            "request": self.request,
             "seconds": round(self.seconds, 6),
             "rows_per_second": self.rows_per_second,
             "errors": self.errors,

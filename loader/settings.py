@@ -189,6 +189,24 @@ class ParseSettings:
                 best = (len(prefix), mode)
         return best[1] if best else self.mode
 
+    def request_for(self, source_key: str) -> str:
+        """Everything asked of a load of this source that changes its outcome, as text: the
+        ledger records it, and the skip rule skips only content loaded the same way
+        (``mode=replace-days encoding=cp874 ...``; defaults are left out)."""
+        parts = [f"mode={self.mode_for(source_key)}"]
+        if encoding := self.encoding_for(source_key):
+            parts.append(f"encoding={encoding}")
+        if self.allowed_encodings != DEFAULT_ALLOWED_ENCODINGS:
+            parts.append(f"allowed-encodings={','.join(self.allowed_encodings)}")
+        if self.default_date_order != "month-first":
+            parts.append(f"date-order={self.default_date_order}")
+        if self.buddhist_era:
+            parts.append("buddhist-era")
+        allowance = self.max_bad_rows
+        if not allowance.strict:
+            parts.append(f"max-bad-rows={allowance.fraction or allowance.count}")
+        return " ".join(parts)
+
     def encoding_for(self, source_key: str) -> str | None:
         """The forced encoding for a source: the explicit one, else the longest prefix match."""
         if self.encoding:

@@ -110,6 +110,8 @@ class SourceIdentity:
     modified: datetime | None = None
     """When an S3 object's content was written (its LastModified, UTC, naive). A local file
     has none: copies and checkouts reset modification times, which then say nothing."""
+    bucket: str | None = None
+    """An S3 object's bucket (None for a local file): verify reads it from there again."""
 
     @property
     def key_hash(self) -> str:
@@ -123,8 +125,11 @@ def key_hash(key: str) -> str:
 
 def unknown_identity(source: Source) -> SourceIdentity:
     """The identity of a source that could not be read: its key and version, no content."""
-    size = source.size if isinstance(source, S3Object) else None
-    return SourceIdentity(source.key, UNKNOWN_HASH, size or 0, source.identity)
+    if isinstance(source, S3Object):
+        return SourceIdentity(
+            source.key, UNKNOWN_HASH, source.size or 0, source.identity, bucket=source.bucket
+        )
+    return SourceIdentity(source.key, UNKNOWN_HASH, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +378,7 @@ def _stream(obj: S3Object, out: Any, max_bytes: int, s3: Any) -> SourceIdentity:
         size,
         served.identity,
         utc(modified) if isinstance(modified, datetime) else None,
+        obj.bucket,
     )
 
 

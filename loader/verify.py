@@ -86,13 +86,12 @@ def verify_source(
     latest = ledger.latest_load(conn, source.key)
     recorded = ledger.latest_digest(conn, source.key)
     note = None
-    if isinstance(source, S3Object) and not source.version_id and latest and latest.version:
-        if current_version(source, s3) == latest.version or _exists(source, latest.version, s3):
-            source = replace(source, version_id=latest.version)
+    version = latest.identity.version if latest else None
+    if isinstance(source, S3Object) and not source.version_id and version:
+        if current_version(source, s3) == version or _exists(source, version, s3):
+            source = replace(source, version_id=version)
         else:
-            note = (
-                f"version {latest.version} that the ledger recorded is gone: read the current one"
-            )
+            note = f"version {version} that the ledger recorded is gone: read the current one"
     prepared = prepare_source(source, options, s3=s3)
     try:
         if prepared.failure is not None:

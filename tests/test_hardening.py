@@ -21,7 +21,7 @@ from loader.devtools.dbserver import ThrowawayServer, fresh_database
 from loader.errors import SchemaError
 from loader.mysql import ledger
 from loader.mysql.connection import connect
-from loader.mysql.merge import merge
+from loader.mysql.merge import RETRIES, merge
 from loader.mysql.session import Session
 from loader.prepare.prepared import PreparedFile
 from loader.sources import SourceIdentity
@@ -398,6 +398,7 @@ def test_a_held_table_lock_ends_in_a_retryable_failure(db, tmp_path):
     report = json.loads(run.stdout)
     assert (report["status"], report["error_type"]) == ("failed", "DatabaseError")
     assert "1205" in report["errors"][0]["reason"]  # lock wait timeout, retried, then failed
+    assert report["retries"] == RETRIES  # it said 0 once the retries ran out (issue 21.16)
 
 
 # -- 15. no secret on a command line or in an error ---------------------------------------

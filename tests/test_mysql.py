@@ -12,7 +12,7 @@ from loader.errors import MergeCountMismatch, SchemaError
 from loader.mysql import sql
 from loader.mysql.connection import connect
 from loader.mysql.counts import counts_from_server
-from loader.mysql.migrate import migrate
+from loader.mysql.migrate import migrate, migrations
 from loader.mysql.read import get_by_source, get_by_ticker
 from loader.mysql.schema import check_target
 from loader.mysql.session import Session
@@ -40,6 +40,7 @@ def test_migrate_is_idempotent_and_recorded(db):
         (2, "fund_data_loads"),
         (3, "ledger_days_and_abandoned"),
         (4, "verified_and_replace_days"),
+        (5, "requests_and_days"),
     ]
 
 
@@ -61,8 +62,9 @@ def test_two_processes_migrating_at_once_apply_each_file_once(db_server_url):
         for t in threads:
             t.join()
         assert errors == []
-        assert sorted(results) == [0, 0, 0, 4]
-        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(4,)]
+        applied = len(migrations())
+        assert sorted(results) == [0, 0, 0, applied]
+        assert query(target, "SELECT COUNT(*) FROM fundsync_schema_migrations") == [(applied,)]
 
 
 def test_merge_semantics_and_exact_counts(db, layout, tmp_path):

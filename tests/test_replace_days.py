@@ -90,7 +90,9 @@ def test_a_mass_delete_is_refused_with_its_numbers_unless_allowed(db, tmp_path):
         half = export(tmp_path, "half.csv", day("2025-12-09", range(25)))
         refused = load_file(session, half, **REPLACE)
         assert (refused.status, refused.error_type) == ("rejected", "MassDeleteRefused")
-        assert "2025-12-09 would lose 100 of its 200 rows (50.0%)" in refused.failure.message
+        assert (
+            "2025-12-09 would lose 100 of the 200 rows it held (50.0%)" in refused.failure.message
+        )
         assert table(db) == before
         allowed = load_file(session, half, force=True, allow_mass_delete=True, **REPLACE)
         assert (allowed.status, allowed.to_dict()["deleted"]) == ("loaded", 100)
@@ -160,11 +162,114 @@ def test_the_cli_flag_and_the_prefix_setting(db, tmp_path):
 
 
 @pytest.mark.aws
-def test_an_original_retried_after_its_correction_deletes_nothing(handler, lake, db, monkeypatch):
+def test_an_original_replayed_after_its_snapshot_correction_puts_back_nothing(
+    handler, lake, db, monkeypatch
+):
+    """Newer wins, deletions too (issue 21.4): the correction is the day's whole content, so
+    the original, written earlier and replayed later, must not bring back the key C that the
+    correction deleted, nor overwrite A and B."""
     monkeypatch.setenv("FUNDSYNC_MODE", "replace-days")
     monkeypatch.setenv("FUNDSYNC_ALLOW_MASS_DELETE", "1")
     handler.module.reset()
     original, _ = original_after_its_correction(handler, lake)
-    assert [(r[3], r[4]) for r in table(db)] == [("A", 2), ("B", 2), ("C", 1)]
+    assert [(r[3], r[4]) for r in table(db)] == [("A", 2), ("B", 2)]
     deleted = query(db, "SELECT deleted FROM fund_data_loads WHERE source_key = %s", (original,))
     assert deleted == [(0,)]  # the ledger, not the log: another test may turn the log down
+
+
+# -- issue 21: every verdict true -------------------------------------------------------------
+
+
+def test_the_mass_delete_share_is_of_the_rows_the_day_held_before(db, tmp_path):
+    """A file of all-new keys would delete the whole day: 100% of what the day held, whatever
+    its own new rows add to the day (issue 21.6)."""
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "old.csv", day("2025-12-09", range(10))))
+        new_funds = export(tmp_path, "new.csv", day("2025-12-09", range(100, 200)))
+        refused = load_file(session, new_funds, **REPLACE)
+        assert (refused.status, refused.error_type) == ("rejected", "MassDeleteRefused")
+        assert "would lose 40 of the 40 rows it held (100.0%)" in refused.failure.message
+        assert keys(db, "2025-12-09") == {(f"F{f}", f"C{c}") for f in range(10) for c in range(4)}
+
+
+@pytest.mark.slow
+def test_one_fund_day_of_200k_long_keys_is_deleted_in_statements_that_fit(tmp_path):
+    """replace-days once sent one statement with every key of a group to keep: over
+    max_allowed_packet (MariaDB's default 16 MiB here) for a fund with 200k long keys,
+    failing on every retry (issue 21.7)."""
+    from loader.devtools.dbserver import ThrowawayServer, fresh_database
+    from loader.mysql.connection import connect
+
+    long = "X" * 56
+    rows = [f"2025-12-09,BIG,T{i % 40:030d},{long}{i:08d},{i}" for i in range(200_000)]
+    with ThrowawayServer() as server, fresh_database(server.url) as config:
+        admin = connect(config)
+        admin.cursor().execute("SET GLOBAL max_allowed_packet = 16777216")
+        admin.close()
+        with Session(config) as session:
+            assert load_file(session, export(tmp_path, "big.csv", rows)).status == "loaded"
+            smaller = export(tmp_path, "smaller.csv", rows[:190_000])
+            report = load_file(session, smaller, **REPLACE)
+        assert (report.status, report.to_dict()["deleted"]) == ("loaded", 10_000), report.failure
+        assert query(config, "SELECT COUNT(*) FROM fund_data") == [(190_000,)]
+
+
+def test_a_concurrent_write_during_replace_days_is_a_conflict_retried(db, tmp_path, monkeypatch):
+    """Another writer's row appearing in a fund the file lacks, between the count and the
+    delete, is a conflict: rolled back and retried (it was a "count mismatch", a broken
+    invariant; issue 21.15). The retry counts the row and deletes it with its fund."""
+    import loader.mysql.snapshot as snapshot
+    from loader.mysql.connection import connect
+
+    real, writes = snapshot._held, []
+
+    def held_then_another_writer(*args, **kwargs):
+        found = real(*args, **kwargs)
+        if not writes:
+            other = connect(db)
+            other.cursor().execute(
+                "INSERT INTO fund_data VALUES ('2025-12-09', 'F49', 'F49-A', 'Z9', 1, NULL, "
+                "'someone else', NOW(6))"
+            )
+            other.commit()
+            other.close()
+            writes.append(1)
+        return found
+
+    with Session(db) as session:
+        load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
+        monkeypatch.setattr(snapshot, "_held", held_then_another_writer)
+        fewer = export(tmp_path, "fewer.csv", day("2025-12-09", range(48)))
+        report = load_file(session, fewer, **REPLACE)
+    assert (report.status, report.retries) == ("loaded", 1), report.failure
+    assert report.to_dict()["deleted"] == 9  # two funds of 4 keys, and the other writer's row
+    assert keys(db, "2025-12-09") == {(f"F{f}", f"C{c}") for f in range(48) for c in range(4)}
+
+
+def test_two_snapshots_of_one_new_date_at_once_leave_exactly_one(db, tmp_path):
+    """Two replace-days loads of the same new trade date started together both took the
+    direct path and the day kept both files' rows (issue 21.2). Loads of one date now run one
+    after the other: the second sees the first and replaces it."""
+    import threading
+
+    first = export(tmp_path, "a.csv", day("2025-12-09", range(0, 2500), cols=8))
+    second = export(tmp_path, "b.csv", day("2025-12-09", range(5000, 7500), cols=8))
+    start, reports = threading.Barrier(2), {}
+
+    def load(path):
+        with Session(db) as session:
+            start.wait()
+            reports[path.name] = load_file(session, path, allow_mass_delete=True, **REPLACE)
+
+    threads = [threading.Thread(target=load, args=(p,)) for p in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {r.status for r in reports.values()} == {"loaded"}
+    held = {stock for stock, _ in keys(db, "2025-12-09")}
+    funds_a = {f"F{f}" for f in range(0, 2500)}
+    funds_b = {f"F{f}" for f in range(5000, 7500)}
+    assert held in (funds_a, funds_b), (len(held & funds_a), len(held & funds_b))
+    methods = sorted(r.method for r in reports.values())
+    assert methods[0] != methods[1] == "load_data_local_direct" or "digest" in methods

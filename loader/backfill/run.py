@@ -62,36 +62,52 @@ Listener = Callable[[str, BackfillSummary, FileOutcome | None], None]
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the latest successful load of each source key merged: its content hash and its
-    version (an S3 object's ETag), read from the ledger once, up front."""
+    """What the latest successful load of each source key merged and how it was asked, read
+    from the ledger once, up front; ``request`` is what this run asks of each key."""
 
-    latest: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    latest: dict[str, ledger.Loaded] = field(default_factory=dict)
+    request: Callable[[str], str] = field(default=lambda key: "mode=upsert")
+    verify: bool = False
 
     @classmethod
-    def of(cls, session: Session, keys: list[str]) -> Known:
-        known = cls()
+    def of(
+        cls, session: Session, keys: list[str], request: Callable[[str], str], verify: bool
+    ) -> Known:
+        known = cls(request=request, verify=verify)
         for start in range(0, len(keys), 500):
-            rows = ledger.loaded_sources(session.connection(), keys[start : start + 500])
-            for key, content, version in rows:  # oldest first: the last one is the latest
-                known.latest[key] = (content, version)
+            known.latest.update(
+                ledger.loaded_sources(session.connection(), keys[start : start + 500])
+            )
         session.connection().commit()
         return known
 
+    def _answered(self, export: Export) -> ledger.Loaded | None:
+        loaded = self.latest.get(export.key)
+        if loaded is None or not loaded.answers(self.request(export.key), self.verify):
+            return None
+        return loaded
+
     def loaded_hash(self, export: Export) -> str | None:
-        return self.latest[export.key][0] if export.key in self.latest else None
+        """The content hash the latest load merged, when it was asked as this run asks."""
+        loaded = self._answered(export)
+        return loaded.identity.content_hash if loaded else None
 
     def loaded_version(self, export: Export) -> bool:
-        """Whether the latest load of this S3 object was this very ETag (skip, no download)."""
-        return bool(export.etag) and self.latest.get(export.key, ("", None))[1] == export.etag
+        """Whether the latest load of this S3 object was this very ETag, asked as this run
+        asks (skip, no download)."""
+        loaded = self._answered(export)
+        return bool(export.etag) and loaded is not None and loaded.identity.version == export.etag
 
     def state(self, export: Export) -> str:
         """For ``--dry-run``: ``loaded``, ``changed since its load`` or ``new``."""
         if export.key not in self.latest:
             return "new"
+        if self._answered(export) is None:
+            return "loaded another way (mode or options)"
         if export.is_s3:
             seen = self.loaded_version(export)
         else:
-            seen = hash_file(export.source)[0] == self.latest[export.key][0]
+            seen = hash_file(export.source)[0] == self.loaded_hash(export)
         return "loaded" if seen else "changed since its load"
 
 
@@ -101,7 +117,7 @@ class Known:
 def _prepare(export: Export, options: PrepareOptions, loaded_hash: str | None) -> PreparedFile:
     """A worker's half: the prepared file of one export, its staging text in a file."""
 
-    def loaded(identity: SourceIdentity) -> bool:
+    def loaded(identity: SourceIdentity, request: str) -> bool:
         return loaded_hash is not None and identity.content_hash == loaded_hash
 
     return prepare_source(export.spec, options, skip_if=loaded)
@@ -161,7 +177,12 @@ class Backfill:
     def known(self, exports: list[Export]) -> Known:
         """What the ledger has of these exports, read once up front."""
         with Session(self.config) as session:
-            return Known.of(session, [e.key for e in exports])
+            return Known.of(
+                session,
+                [e.key for e in exports],
+                self.options.parse.request_for,
+                self.config.verify,
+            )
 
     def run(self, exports: list[Export]) -> BackfillSummary:
         summary = BackfillSummary(files=len(exports))
@@ -308,7 +329,8 @@ class _Run:
 
     def _skip_known(self, export: Export) -> LoadReport:
         try:
-            report = skip_known_version(self._session(), export.key, export.etag)
+            request = self.backfill.options.parse.request_for(export.key)
+            report = skip_known_version(self._session(), export.key, export.etag, request)
         except Exception as error:
             return LoadReport.failed(unknown_identity(export.spec), error)
         if report is None:  # pragma: no cover - the ledger changed under us: load it next time

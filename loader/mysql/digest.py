@@ -57,11 +57,12 @@ def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> 
 
 def funds_by_day(groups: pl.DataFrame) -> Iterator[tuple[date, list[str]]]:
     """The funds of these (d_trade, stock) groups a statement's worth at a time: (trade date,
-    up to ``STOCKS_PER_QUERY`` funds), in the groups' order."""
+    up to ``STOCKS_PER_QUERY`` funds and :data:`~loader.mysql.sql.STATEMENT_BUDGET` bytes),
+    in the groups' order."""
     for (day,), funds in groups.group_by("d_trade", maintain_order=True):
-        stocks = funds["stock"].to_list()
-        for start in range(0, len(stocks), STOCKS_PER_QUERY):
-            yield day, stocks[start : start + STOCKS_PER_QUERY]
+        stocks = [(str(s),) for s in funds["stock"].to_list()]
+        for batch in sql.by_bytes(stocks, most=STOCKS_PER_QUERY):
+            yield day, [stock for (stock,) in batch]
 
 
 @dataclass(frozen=True)

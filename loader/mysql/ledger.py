@@ -8,6 +8,7 @@ run by the small functions below. What a row holds comes from the report
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -28,12 +29,15 @@ COUNT_FIELDS = (
     "unchanged",
     "rejected_rows",
 )
-TEXT_FIELDS = ("encoding", "date_format", "date_order", "method", "digest")
+TEXT_FIELDS = ("encoding", "date_format", "date_order", "method", "digest", "mode", "request")
 ERROR_BYTES = 60_000
 """The ``error`` column is TEXT (65,535 bytes): longer error texts are cut to this many."""
 KEY_CHARS = 1024
-_IDENTITY = "source_key, source_key_hash, object_version, content_hash, size_bytes, source_modified"
-_IDENTITY_MARKS = "%s, %s, %s, %s, %s, %s"
+_IDENTITY = (
+    "source_key, source_key_hash, object_version, content_hash, size_bytes, source_modified, "
+    "source_bucket"
+)
+_IDENTITY_MARKS = "%s, %s, %s, %s, %s, %s, %s"
 
 Day = tuple[date, int]
 """A trade date a load touched, and the rows of the file on it."""
@@ -42,7 +46,7 @@ Day = tuple[date, int]
 def _identity_values(source: SourceIdentity) -> tuple[object, ...]:
     key = source.key if len(source.key) <= KEY_CHARS else source.key[: KEY_CHARS - 1] + "…"
     values = (key, source.key_hash, source.version, source.content_hash, source.size)
-    return (*values, source.modified)
+    return (*values, source.modified, source.bucket)
 
 
 ABANDONED = "abandoned: the attempt's process or connection ended before it finished"
@@ -109,16 +113,44 @@ def sources_of_days(conn: MySQLConnectionAbstract, first: date, last: date) -> l
     return keys
 
 
-def latest_load(conn: MySQLConnectionAbstract, key: str) -> SourceIdentity | None:
-    """The identity the most recent successful load of this source recorded, if any.
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The most recent successful load of a source: what it merged and how it was asked."""
+
+    identity: SourceIdentity
+    request: str
+    verified: bool
+    ledger_id: int
+
+    def answers(self, request: str, verify: bool) -> bool:
+        """Whether this load did what a new load asked ``request`` (and ``verify``) would
+        do: the same request, and a proof when one is asked (CONTRACT §1.2's skip rule, with
+        what was asked as part of "already loaded")."""
+        return self.request == request and (self.verified or not verify)
+
+
+_LOADED = (
+    "content_hash, size_bytes, object_version, source_bucket, "
+    "COALESCE(request, IF(deleted IS NULL, 'mode=upsert', 'mode=replace-days')), "
+    "digest IS NOT NULL, id"
+)
+"""A load recorded before requests were (migration 005): its mode is known from ``deleted``."""
+
+
+def latest_load(conn: MySQLConnectionAbstract, key: str) -> Loaded | None:
+    """The most recent successful load of this source, if any.
 
     The skip rule reads it (CONTRACT §1.2): the latest load decides, so content
     that was replaced and then comes back (v1, v2, v1) loads again.
     """
-    row = _latest_loaded(conn, key, "content_hash, size_bytes, object_version")
+    row = _latest_loaded(conn, key, _LOADED)
     if row is None:
         return None
-    return SourceIdentity(key, str(row[0]), int(row[1]), None if row[2] is None else str(row[2]))
+    content, size, version, bucket, request, verified, ledger_id = row
+    identity = SourceIdentity(
+        key, str(content), int(size), None if version is None else str(version), bucket=bucket
+    )
+    return Loaded(identity, str(request), bool(verified), int(ledger_id))
 
 
 def abandon_stale(conn: MySQLConnectionAbstract, key: str) -> int:
@@ -268,6 +300,28 @@ def newer_sources(
     return keys
 
 
+def newer_snapshot_days(
+    conn: MySQLConnectionAbstract, days: Sequence[date], modified: datetime, key: str
+) -> list[date]:
+    """The trade dates among ``days`` of which another source whose content was written
+    after ``modified`` loaded a whole-day snapshot (replace-days): this older file can only
+    lose to it, its rows of those dates included (the snapshot deleted what it lacked)."""
+    if not days:
+        return []
+    marks = ", ".join(["%s"] * len(days))
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
+        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
+        "AND (l.mode = 'replace-days' OR (l.mode IS NULL AND l.deleted IS NOT NULL)) "
+        "AND l.source_modified > %s AND l.source_key_hash <> %s ORDER BY 1",
+        (*days, modified, key_hash(key)),
+    )
+    found = [d for (d,) in cur.fetchall()]
+    cur.close()
+    return found
+
+
 def cut_error(error: str | None) -> str | None:
     """An error text that fits the column: cut at a character boundary, its length said."""
     if error is None:
@@ -279,21 +333,24 @@ def cut_error(error: str | None) -> str | None:
     return f"{head}... [cut: {len(error):,} characters in all]"
 
 
-def loaded_sources(
-    conn: MySQLConnectionAbstract, keys: list[str]
-) -> list[tuple[str, str, str | None]]:
-    """(source key, content hash, object version) of every successful load of these keys,
-    oldest first."""
+def loaded_sources(conn: MySQLConnectionAbstract, keys: list[str]) -> dict[str, Loaded]:
+    """The latest successful load of each of these keys (those that have one)."""
     if not keys:
-        return []
+        return {}
     hashes = [key_hash(k) for k in keys]
     marks = ", ".join(["%s"] * len(hashes))
     cur: Any = conn.cursor()
     cur.execute(
-        f"SELECT source_key, content_hash, object_version FROM {LEDGER_TABLE} "
+        f"SELECT source_key, {_LOADED} FROM {LEDGER_TABLE} "
         f"WHERE status = 'loaded' AND source_key_hash IN ({marks}) ORDER BY id",
         hashes,
     )
-    rows = [(str(k), str(h), None if v is None else str(v)) for k, h, v in cur.fetchall()]
+    latest: dict[str, Loaded] = {}
+    for key, content, size, version, bucket, request, verified, ledger_id in cur.fetchall():
+        identity = SourceIdentity(
+            str(key), str(content), int(size), None if version is None else str(version),
+            bucket=bucket,
+        )  # fmt: skip
+        latest[str(key)] = Loaded(identity, str(request), bool(verified), int(ledger_id))
     cur.close()
-    return rows
+    return latest

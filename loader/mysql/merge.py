@@ -1,15 +1,19 @@
 """The merge half of every load: one prepared file into ``fund_data``, in one transaction.
 
 :func:`merge` takes what the prepare half made (:class:`~loader.prepare.prepared.PreparedFile`)
-and does the rest: the skip rule, the ledger row, the digest pre-pass (the
+and does the rest: the skip rule (the same content, asked the same way), the ledger
+row, the locks on the file's trade dates (:mod:`loader.mysql.days`: loads of one date
+run one after another), then the rows written straight in or staged
+(:mod:`loader.mysql.write`): the digest pre-pass (the
 (trade date, fund) groups ``fund_data`` already holds exactly are not staged:
 :mod:`loader.mysql.digest`), ``LOAD DATA LOCAL INFILE`` of the other groups
 into a TEMPORARY staging table, the unchanged-row pre-pass, one
 ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` with exact counts, with
 ``--mode replace-days`` the deletion of the keys of the file's dates that it
 lacks (:mod:`loader.mysql.snapshot`), with ``--verify`` the proof that
-``fund_data`` now holds the file, and the ledger's outcome, committed
-together; deadlocks and lock-wait timeouts are retried. A file none of whose
+``fund_data`` now holds the file, the day counts and the ledger's outcome, committed
+together; deadlocks, lock-wait timeouts and conflicts with other writers are retried. A
+file none of whose
 trade dates exist yet in ``fund_data`` is loaded straight into it (same
 semantics: every row is an insert; any duplicate turns into a warning, which
 sends the file back the staging way).
@@ -24,22 +28,20 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import mysql.connector
-import polars as pl
 
-from loader.errors import DatabaseError, LedgerChanged, LoaderError
-from loader.mysql import ledger, sql
+from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderError
+from loader.mysql import days, ledger
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
-from loader.mysql.digest import Narrowed, unchanged_groups, verify_load
+from loader.mysql.digest import verify_load
 from loader.mysql.session import Session
-from loader.mysql.snapshot import delete_missing
-from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
+from loader.mysql.write import begin, merge_direct, merge_staged_rows, without_snapshot_days
 from loader.outcome import Status, outcome_of
 from loader.prepare.prepared import PreparedFile
-from loader.report import LoadReport, MergeCounts, Merged
+from loader.report import LoadReport, MergeCounts
 from loader.sources import SourceIdentity
 from loader.timing import Span, Stopwatch, no_span
 
@@ -75,8 +77,9 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
         return _recorded(session, prepared, prepared.failure.status, watch)
     ledger_id = None
     try:
-        if not force and is_latest_load(session, prepared.identity):
-            return _recorded(session, prepared, "skipped", watch)
+        latest = None if force else answered_by(session, prepared.identity, prepared.request)
+        if latest is not None:
+            return _recorded(session, prepared, "skipped", watch, skip_note(latest))
         if prepared.already_loaded:
             raise LedgerChanged(
                 f"{prepared.key}: the ledger changed while the file was prepared: run again"
@@ -97,41 +100,62 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
         return _failed(session, prepared, error, watch, ledger_id)
 
 
-def is_latest_load(session: Session, identity: SourceIdentity) -> bool:
-    """The skip rule (CONTRACT §1.2): the latest successful load of this source merged
-    exactly this content."""
+def answered_by(session: Session, identity: SourceIdentity, request: str) -> ledger.Loaded | None:
+    """The skip rule (CONTRACT §1.2, with issue 21's "what was asked"): the latest successful
+    load of this source merged exactly this content, asked the same way (the same request,
+    and verified when a proof is asked); that load, else None."""
     with session.classified():
         latest = ledger.latest_load(session.connection(), identity.key)
+    if latest is None or not identity.content_hash:
+        return None
+    if latest.identity.content_hash != identity.content_hash:
+        return None
+    return latest if latest.answers(request, session.config.verify) else None
+
+
+def is_latest_load(session: Session, identity: SourceIdentity, request: str) -> bool:
+    """Whether :func:`answered_by` finds the load that makes this one a skip."""
+    return answered_by(session, identity, request) is not None
+
+
+def skip_note(latest: ledger.Loaded) -> str:
+    """Why a source was skipped, for the report, the table and the ledger."""
     return (
-        bool(identity.content_hash)
-        and latest is not None
-        and (latest.content_hash == identity.content_hash)
+        f"already loaded (#{latest.ledger_id}): the same content, asked the same way "
+        f"({latest.request}{', verified' if latest.verified else ''}); --force loads it again"
     )
 
 
-def skip_known_version(session: Session, key: str, version: str | None) -> LoadReport | None:
-    """Skip at once, before any download, when the latest load of the key was this version.
+def skip_known_version(
+    session: Session, key: str, version: str | None, request: str
+) -> LoadReport | None:
+    """Skip at once, before any download, when the latest load of the key was this version
+    asked the same way.
 
     The redelivered message's object (same key, same version id or ETag) is
     what the latest ``loaded`` row of the key recorded: record the skip and
     return its report. None when the version is unknown, or is not what the
-    latest load merged.
+    latest load merged, or that load was asked another way.
     """
     if not version:
         return None
     watch = Stopwatch()
     with session.classified():
         latest = ledger.latest_load(session.connection(), key)
-    if latest is None or latest.version != version:
+    if latest is None or latest.identity.version != version:
         return None
-    return _recorded(session, PreparedFile(latest, already_loaded=True), "skipped", watch)
+    if not latest.answers(request, session.config.verify):
+        return None
+    skipped = PreparedFile(latest.identity, already_loaded=True, request=request)
+    return _recorded(session, skipped, "skipped", watch, skip_note(latest))
 
 
-def skip_superseded(session: Session, identity: SourceIdentity, note: str) -> LoadReport:
+def skip_superseded(
+    session: Session, identity: SourceIdentity, note: str, request: str
+) -> LoadReport:
     """Record a source that is not loaded because a newer version of it exists (``note``)."""
-    return _recorded(
-        session, PreparedFile(identity, already_loaded=True), "skipped", Stopwatch(), note
-    )
+    skipped = PreparedFile(identity, already_loaded=True, request=request)
+    return _recorded(session, skipped, "skipped", Stopwatch(), note)
 
 
 # -- the transaction ---------------------------------------------------------------
@@ -140,13 +164,19 @@ def skip_superseded(session: Session, identity: SourceIdentity, note: str) -> Lo
 def _merge_retrying(
     session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int
 ) -> LoadReport:
-    """:func:`_merge_once`, again after a deadlock or lock wait timeout (jittered backoff)."""
+    """:func:`_merge_once`, again after a deadlock, a lock wait timeout or a conflict with
+    another writer (jittered backoff). When the retries run out, the error says how many
+    there were (the report's ``retries``)."""
     for attempt in range(RETRIES + 1):
         try:
             return _merge_once(session, prepared, watch, ledger_id, attempt)
-        except DatabaseError as error:
+        except (DatabaseError, ConcurrentWrite) as error:
             session.rollback_quietly()
-            if error.errno not in RETRYABLE_IN_TRANSACTION or attempt == RETRIES:
+            retryable = isinstance(error, ConcurrentWrite) or (
+                error.errno in RETRYABLE_IN_TRANSACTION
+            )
+            if not retryable or attempt == RETRIES:
+                error.retries = attempt
                 raise
             time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -159,16 +189,22 @@ def _merge_once(
     stage = session.empty_stage(ledger_id)  # DDL: commits, so before the transaction
     cur: Any = conn.cursor()
     try:
-        _begin(conn, cur, prepared.key)
-        proof = _Proof()
-        merged = _merge_direct(session, cur, prepared, watch, stage)
-        if merged is None:
-            merged, proof = _merge_staged(session, cur, prepared, watch, stage)
+        begin(conn, cur, prepared)
+        work, lost = without_snapshot_days(session, prepared, watch)
+        written = merge_direct(session, cur, work, watch, stage)
+        if written is None:
+            written = merge_staged_rows(session, cur, work, watch, stage)
+        merged, proof = written.merged, written.proof
+        if lost:  # rows of dates a newer snapshot holds: left as it made them
+            counts = merged.counts
+            kept = MergeCounts(counts.inserted, counts.updated, counts.unchanged + lost)
+            merged = replace(merged, counts=kept, superseded=merged.superseded + lost)
+        days.count_changes(cur, ledger_id, written.inserted, written.deleted)
         if session.config.verify:
-            assert prepared.staging is not None
+            assert work.staging is not None
             with watch.stage("verify"):
                 digest = verify_load(
-                    cur, prepared.key, prepared.staging, proof.mine, proof.proven, proof.kept_newer
+                    cur, work.key, work.staging, proof.mine, proof.proven, proof.kept_newer
                 )
             merged = replace(merged, digest=digest)
         report = LoadReport.of(
@@ -179,8 +215,8 @@ def _merge_once(
             merge_timings=watch.timings(),
             merge_seconds=watch.elapsed,
         )
-        days = tuple(zip(prepared.days, prepared.day_rows, strict=True))
-        ledger.finish(conn, ledger_id, report.to_dict(), None, days)
+        touched = tuple(zip(work.days, work.day_rows, strict=True))
+        ledger.finish(conn, ledger_id, report.to_dict(), None, touched)
         conn.commit()
         return replace(report, seconds=prepared.seconds + watch.elapsed)
     except mysql.connector.Error as error:
@@ -192,131 +228,6 @@ def _merge_once(
         with contextlib.suppress(mysql.connector.Error):
             cur.close()
         session.drop_stage(stage)
-
-
-def _begin(conn: Any, cur: Any, key: str) -> None:
-    conn.start_transaction(isolation_level="READ COMMITTED")
-    cur.execute(sql.SET_LINEAGE, (key,))
-
-
-def _merge_direct(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
-) -> Merged | None:
-    """A file none of whose trade dates fund_data holds: straight in; None if that failed."""
-    staging = prepared.staging
-    assert staging is not None
-    if not staging.height or any_day_exists(cur, prepared.days):
-        return None
-    with watch.stage("merge", trace="load_direct"), staging.open(session.staging) as path:
-        counts = load_direct(cur, path, staging.height)
-    if counts is not None:
-        return Merged(
-            counts, "load_data_local_direct", deleted=0 if prepared.replace_days else None
-        )
-    # someone else wrote those keys, or LOCAL INFILE is refused: the staging way
-    conn = session.connection()
-    conn.rollback()
-    cur.execute(sql.truncate_stage(stage))
-    _begin(conn, cur, prepared.key)
-    return None
-
-
-@dataclass(frozen=True)
-class _Proof:
-    """What the staged merge already proved, so the verification need not read it again."""
-
-    mine: pl.DataFrame | None = None
-    proven: pl.DataFrame | None = None
-    kept_newer: pl.DataFrame | None = None
-
-
-def _merge_staged(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
-) -> tuple[Merged, _Proof]:
-    assert prepared.staging is not None
-    with watch.stage("digest"):
-        narrowed = unchanged_groups(cur, prepared.staging)
-    staging, same = narrowed.staging, narrowed.unchanged
-    written = staging.height
-    method = "digest"
-    if written:
-        with watch.stage("stage"), staging.open(session.staging) as path:
-            method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
-    superseded, kept_newer = 0, None
-    if written:
-        superseded, kept_newer = _drop_superseded(session, cur, prepared, watch, stage)
-    with watch.stage("unchanged"):
-        identical = drop_unchanged(cur, stage) if written else 0
-    with watch.stage("merge"):
-        staged = written - identical - superseded
-        counts = (
-            merge_staged(session.connection(), staged, session.mariadb, stage)
-            if staged
-            else MergeCounts(0, 0, 0)
-        )
-    kept = counts.unchanged + identical + superseded + same
-    merged = Merged(
-        MergeCounts(counts.inserted, counts.updated, kept),
-        method,
-        superseded=superseded,
-        unstaged=same,
-        deleted=_replace_days(session, cur, prepared, watch, narrowed),
-    )
-    return merged, _Proof(narrowed.mine, narrowed.proven, kept_newer)
-
-
-def _replace_days(
-    session: Session,
-    cur: Any,
-    prepared: PreparedFile,
-    watch: Stopwatch,
-    narrowed: Narrowed,
-) -> int | None:
-    """replace-days: delete the keys of the file's trade dates it lacks (None: an upsert). A
-    file older than one already loaded for its dates deletes nothing (the newer one is the
-    snapshot; this one only fills gaps). ``narrowed``: the digest pre-pass's result, whose
-    counts of the days before the merge spare reading them again."""
-    if not prepared.replace_days:
-        return None
-    assert prepared.staging is not None
-    modified = prepared.identity.modified
-    conn = session.connection()
-    if (
-        modified is not None
-        and prepared.newer_wins
-        and ledger.newer_sources(conn, prepared.days, modified, prepared.key)
-    ):
-        return 0
-    with watch.stage("delete"):
-        rows = prepared.staging.frame()
-        return delete_missing(
-            cur, prepared.key, rows, prepared.max_delete_share, narrowed.held, narrowed.proven
-        )
-
-
-def _drop_superseded(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
-) -> tuple[int, pl.DataFrame | None]:
-    """Drop the staged rows a newer file of the same trade dates wrote last: an older file
-    (retried after its correction loaded, say) fills gaps but never overwrites newer data.
-    Returns how many, and (when loads are verified) their keys."""
-    modified = prepared.identity.modified
-    if modified is None or not prepared.newer_wins:
-        return 0, None
-    newer = ledger.newer_sources(session.connection(), prepared.days, modified, prepared.key)
-    if not newer:
-        return 0, None
-    with watch.stage("superseded"):
-        keys = None
-        if session.config.verify:
-            cur.execute(sql.superseded_keys_in_stage(len(newer), stage), newer)
-            keys = pl.DataFrame(
-                cur.fetchall(),
-                schema={c: pl.Date if c == "d_trade" else pl.String for c in sql.KEY_COLUMNS},
-                orient="row",
-            )
-        cur.execute(sql.delete_superseded_from_stage(len(newer), stage), newer)
-        return int(cur.rowcount), keys
 
 
 # -- recording what did not merge ----------------------------------------------------
@@ -360,6 +271,7 @@ def _failed(
         ledger_id=ledger_id,
         merge_timings=watch.timings(),
         merge_seconds=watch.elapsed,
+        retried=getattr(error, "retries", 0),
     )
     if ledger_id is None:
         return _recorded(session, replace(prepared, failure=failure), failure.status, watch)

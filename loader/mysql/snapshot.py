@@ -1,23 +1,30 @@
 """Whole-day snapshots (``--mode replace-days``): keys of the file's trade dates it lacks go.
 
-After the merge, in its transaction: per fund of each of the file's trade
-dates, the rows ``fund_data`` holds (a locking read) against the rows of the
-file. A fund the file does not hold loses all its rows of that date; a fund
-with more rows than the file loses the keys the file lacks. The share of a
-day deleted is checked before anything is deleted (a truncated export looks
-like a mass delete); the deleted rows must add up to what the counts said.
-A file none of whose dates existed (the fast path) deletes nothing; neither
-does one older than a file already loaded for its dates (it fills gaps only,
-like an upsert: the newer file is the snapshot).
+After the merge, in its transaction, under the load's locks on its trade dates: per fund
+of each of the file's trade dates, the rows ``fund_data`` holds (a locking read) against
+the rows of the file. A fund the file does not hold loses all its rows of that date; a
+fund with more rows than the file loses the keys the file lacks (read from the server
+and deleted by key, in statements of bounded size however many keys a fund holds).
+
+The share of a day deleted is checked before anything is deleted (a truncated export
+looks like a mass delete): it is the share of the rows the day held **before** this load,
+so a file of all-new keys cannot pass a 10% limit by counting its own rows. The rows
+deleted must add up to what the counts said; when they do not, another writer changed
+the date during the load: a conflict, retried. A file none of whose dates existed (the
+fast path) deletes nothing; neither does one older than a file already loaded for its
+dates (it fills gaps only, like an upsert: the newer file is the snapshot).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import polars as pl
 
-from loader.errors import MassDeleteRefused, MergeCountMismatch
+from loader.errors import ConcurrentWrite, MassDeleteRefused
 from loader.mysql import sql
 from loader.mysql.digest import funds_by_day
 from loader.prepare.digest import keys_frame
@@ -31,12 +38,14 @@ def delete_missing(
     key: str,
     rows: pl.DataFrame,
     max_share: float | None,
+    inserted: Mapping[date, int],
     before: pl.DataFrame | None = None,
     proven: pl.DataFrame | None = None,
-) -> int:
+) -> dict[date, int]:
     """Delete the keys of the file's trade dates that ``rows`` (the file) lacks; returns how
-    many. Raises :class:`MassDeleteRefused` before deleting anything when a day would lose
-    more than ``max_share`` of its rows.
+    many per date. Raises :class:`MassDeleteRefused` before deleting anything when a day
+    would lose more than ``max_share`` of the rows it held before this load
+    (``inserted``: the rows this load's merge inserted per date).
 
     ``before``: every (d_trade, stock) group of the file's dates with the rows fund_data held
     before the merge, read under this transaction's shared locks (the digest pre-pass's
@@ -49,23 +58,39 @@ def delete_missing(
         .join(mine, on=_GROUP, how="left")
         .with_columns(extra=pl.col("held") - pl.col("file_rows").fill_null(0))
     )
-    _guard(key, groups, max_share)
-    deleted = 0
+    _guard(key, groups, max_share, inserted)
+    deleted: Counter[date] = Counter()
     gone = groups.filter(pl.col("file_rows").is_null())
     for day, batch in funds_by_day(gone):
         cur.execute(sql.delete_groups(len(batch)), [day, *batch])
-        deleted += int(cur.rowcount)
+        deleted[day] += int(cur.rowcount)
     partial = groups.filter(pl.col("file_rows").is_not_null() & (pl.col("extra") > 0))
     for day, stock in partial.select(_GROUP).iter_rows():
-        kept = keys.filter((pl.col("d_trade") == day) & (pl.col("stock") == stock))
-        pairs = [v for pair in kept.select("ticker", "col_code").iter_rows() for v in pair]
-        cur.execute(sql.delete_group_except(kept.height), [day, stock, *pairs])
+        deleted[day] += _delete_keys_not_in(cur, keys, day, stock)
+    expected = groups.group_by("d_trade").agg(pl.col("extra").sum())
+    for day, extra in expected.iter_rows():
+        if deleted[day] != extra:
+            raise ConcurrentWrite(
+                f"{key}: another writer changed trade date {day} during the load (replace-days "
+                f"deleted {deleted[day]} rows where the counts said {extra}): rolled back"
+            )
+    return dict(deleted)
+
+
+def _delete_keys_not_in(cur: Any, keys: pl.DataFrame, day: date, stock: str) -> int:
+    """Delete the keys of one (d_trade, stock) group the file lacks, by key, in statements of
+    bounded size; how many."""
+    cur.execute(sql.group_keys(), (day, stock))
+    held = pl.DataFrame(cur.fetchall(), schema=["ticker", "col_code"], orient="row")
+    file_keys = keys.filter((pl.col("d_trade") == day) & (pl.col("stock") == stock))
+    missing = held.join(
+        file_keys.select("ticker", "col_code"), on=["ticker", "col_code"], how="anti"
+    )
+    pairs = list(missing.iter_rows())
+    deleted = 0
+    for batch in sql.by_bytes(pairs):
+        cur.execute(sql.delete_keys(len(batch)), [day, stock, *(v for pair in batch for v in pair)])
         deleted += int(cur.rowcount)
-    expected = int(groups["extra"].sum() or 0)
-    if deleted != expected:
-        raise MergeCountMismatch(
-            f"{key}: replace-days deleted {deleted} rows where the counts said {expected}"
-        )
     return deleted
 
 
@@ -92,20 +117,30 @@ def _held(
     return pl.concat([known, pl.DataFrame(counted, schema=_HELD, orient="row")])
 
 
-def _guard(key: str, groups: pl.DataFrame, max_share: float | None) -> None:
+def _guard(
+    key: str, groups: pl.DataFrame, max_share: float | None, inserted: Mapping[date, int]
+) -> None:
+    """Refuse a day that would lose more than ``max_share`` of the rows it held before the
+    load (its rows now, less those this load inserted)."""
     if max_share is None:
         return
     days = (
         groups.group_by("d_trade")
         .agg(pl.col("held").sum(), pl.col("extra").sum())
-        .filter(pl.col("extra") > max_share * pl.col("held"))
+        .with_columns(
+            before=pl.col("held")
+            - pl.col("d_trade").replace_strict(dict(inserted), default=0, return_dtype=pl.Int64)
+        )
+        .filter(pl.col("extra") > max_share * pl.col("before"))
         .sort("d_trade")
     )
     if days.is_empty():
         return
     parts = [
-        f"{d} would lose {extra:,} of its {held:,} rows ({extra / held:.1%})"
-        for d, held, extra in days.select("d_trade", "held", "extra").iter_rows()
+        f"{d} would lose {extra:,} of the {before:,} rows it held ({extra / before:.1%})"
+        if before
+        else f"{d} would lose {extra:,} rows"
+        for d, before, extra in days.select("d_trade", "before", "extra").iter_rows()
     ]
     raise MassDeleteRefused(
         f"{key}: replace-days refused, nothing written: {'; '.join(parts)}; the limit is "

@@ -7,7 +7,16 @@ with a warning but keeps it; the row-alias form does not exist in MariaDB).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from loader.prepare.textformat import LOAD_DATA_FORMAT
+
+STATEMENT_BUDGET = 1 << 20
+"""Bytes of parameters one statement carries at most: far under any server's
+``max_allowed_packet`` (MySQL 8 and Aurora: 64 MiB, MariaDB: 16 MiB, MySQL 5.7: 4 MiB),
+however many keys a group holds."""
+PARAMETER_OVERHEAD = 8
+"""Per parameter: quotes, a comma and a placeholder's share of the statement."""
 
 STAGE_TABLE = "fund_data_stage"
 TARGET_TABLE = "fund_data"
@@ -270,10 +279,62 @@ def delete_groups(stocks: int) -> str:
     return f"DELETE FROM {TARGET_TABLE} WHERE d_trade = %s AND stock IN ({marks})"
 
 
-def delete_group_except(keys: int) -> str:
-    """Delete the rows of one (d_trade, stock) group but ``keys`` (ticker, col_code) pairs."""
+DAYS_TABLE = "fund_data_days"
+
+
+def lock_days(days: int) -> str:
+    """Lock (making when new) the rows of ``days`` trade dates in ``fund_data_days``: the
+    duplicate key path of ON DUPLICATE KEY UPDATE takes an exclusive lock on the row."""
+    rows = ", ".join(["(%s, 0, NOW(6))"] * days)
+    return (
+        f"INSERT INTO {DAYS_TABLE} (d_trade, row_count, updated_at) VALUES {rows} "
+        "ON DUPLICATE KEY UPDATE row_count = row_count"
+    )
+
+
+COUNT_DAY_CHANGE = (
+    f"UPDATE {DAYS_TABLE} SET row_count = row_count + %s, last_load_id = %s, "
+    "updated_at = NOW(6) WHERE d_trade = %s"
+)
+DAYS_FROM = f"SELECT d_trade, row_count FROM {DAYS_TABLE} WHERE d_trade >= %s ORDER BY d_trade"
+
+
+def new_keys_by_day(stage: str = STAGE_TABLE) -> str:
+    """Per trade date, the staged rows whose key fund_data does not hold."""
+    return (
+        f"SELECT s.d_trade, COUNT(*) FROM {stage} s LEFT JOIN {TARGET_TABLE} f "
+        "USING (d_trade, stock, ticker, col_code) WHERE f.d_trade IS NULL GROUP BY s.d_trade"
+    )
+
+
+def group_keys(for_update: bool = True) -> str:
+    """The (ticker, col_code) keys fund_data holds in one (d_trade, stock) group."""
+    lock = " FOR UPDATE" if for_update else ""
+    return f"SELECT ticker, col_code FROM {TARGET_TABLE} WHERE d_trade = %s AND stock = %s{lock}"
+
+
+def delete_keys(keys: int) -> str:
+    """Delete ``keys`` (ticker, col_code) keys of one (d_trade, stock) group (parameters: the
+    date, the fund, then the pairs)."""
     pairs = ", ".join(["(%s, %s)"] * keys)
     return (
         f"DELETE FROM {TARGET_TABLE} WHERE d_trade = %s AND stock = %s "
-        f"AND (ticker, col_code) NOT IN ({pairs})"
+        f"AND (ticker, col_code) IN ({pairs})"
     )
+
+
+def by_bytes(
+    items: Sequence[Sequence[str]], budget: int = STATEMENT_BUDGET, most: int = 5_000
+) -> Iterator[Sequence[Sequence[str]]]:
+    """``items`` (each a few string parameters) in runs of at most ``most`` items and about
+    ``budget`` bytes of parameters, escaping included (a value may double): a statement
+    built from a run always fits the server's packet. An item over the budget goes alone."""
+    start, used = 0, 0
+    for index, item in enumerate(items):
+        size = sum(2 * len(value.encode("utf-8")) + PARAMETER_OVERHEAD for value in item)
+        if index > start and (index - start >= most or used + size > budget):
+            yield items[start:index]
+            start, used = index, 0
+        used += size
+    if start < len(items):
+        yield items[start:]

@@ -13,7 +13,7 @@ import contextlib
 import ctypes
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loader.parse.file import parse_file
@@ -23,8 +23,9 @@ from loader.settings import ParseSettings
 from loader.sources import Source, SourceCopy, SourceIdentity, fetched, unknown_identity
 from loader.timing import Span, Stopwatch, no_span
 
-SkipIf = Callable[[SourceIdentity], bool]
-"""Asked once the content is hashed: True means it is what the latest load merged (not parsed)."""
+SkipIf = Callable[[SourceIdentity, str], bool]
+"""Asked once the content is hashed, with the load's request: True means the latest load
+merged this content, asked the same way (not parsed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +54,22 @@ def prepare_source(
     options = options or PrepareOptions()
     watch = Stopwatch(span)
     identity = unknown_identity(source)
+    request = options.parse.request_for(source.key)
+    replace_days = options.parse.mode_for(source.key) == "replace-days"
     try:
         with fetched(source, watch, options.work_dir, options.max_object_bytes, s3) as copy:
             identity = copy.identity
-            return _prepare(copy, options, watch, skip_if)
+            prepared = _prepare(copy, options, watch, skip_if)
     except Exception as error:
-        return PreparedFile.failed(identity, error, watch.timings(), watch.elapsed)
+        prepared = PreparedFile.failed(identity, error, watch.timings(), watch.elapsed)
+    return replace(prepared, request=request, replace_days=replace_days)
 
 
 def _prepare(
     copy: SourceCopy, options: PrepareOptions, watch: Stopwatch, skip_if: SkipIf | None
 ) -> PreparedFile:
     identity = copy.identity
-    if skip_if is not None and skip_if(identity):
+    if skip_if is not None and skip_if(identity, options.parse.request_for(identity.key)):
         return PreparedFile(
             identity, already_loaded=True, timings=watch.timings(), seconds=watch.elapsed
         )
@@ -91,7 +95,6 @@ def _prepare(
         timings=watch.timings(),
         seconds=watch.elapsed,
         rejected_rows=parsed.rejects,
-        replace_days=options.parse.mode_for(identity.key) == "replace-days",
         max_delete_share=None
         if options.parse.allow_mass_delete
         else options.parse.max_delete_share,

@@ -46,6 +46,13 @@ class PreparedFile:
     dates that it lacks (``--mode replace-days``)."""
     max_delete_share: float | None = None
     """replace-days: the largest share of a day's rows the merge may delete (None: any)."""
+    request: str = "mode=upsert"
+    """What was asked of this load that changes its outcome
+    (:meth:`~loader.settings.ParseSettings.request_for`): recorded, and part of the skip rule."""
+
+    @property
+    def mode(self) -> str:
+        return "replace-days" if self.replace_days else "upsert"
 
     @classmethod
     def failed(
