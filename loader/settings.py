@@ -12,7 +12,7 @@ import codecs
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from loader.errors import ConfigError
@@ -206,6 +206,38 @@ class ParseSettings:
         if not allowance.strict:
             parts.append(f"max-bad-rows={allowance.fraction or allowance.count}")
         return " ".join(parts)
+
+    def as_requested(self, request: str, encoding: str | None = None) -> ParseSettings:
+        """These settings as a recorded load was asked (:meth:`request_for`), reading the file
+        in the ``encoding`` that load used: ``fundsync verify`` reads a file again exactly as
+        its load did (its date order, its Buddhist-era years, its bad-row allowance)."""
+        values: dict[str, object] = {
+            "mode": "upsert",
+            "mode_by_prefix": (),
+            "encoding": None,
+            "encoding_by_prefix": (),
+            "allowed_encodings": DEFAULT_ALLOWED_ENCODINGS,
+            "default_date_order": "month-first",
+            "buddhist_era": False,
+            "max_bad_rows": BadRowAllowance(),
+        }
+        for part in request.split():
+            name, _, value = part.partition("=")
+            if name == "mode":
+                values["mode"] = value
+            elif name == "date-order":
+                values["default_date_order"] = value
+            elif name == "buddhist-era":
+                values["buddhist_era"] = True
+            elif name == "max-bad-rows":
+                values["max_bad_rows"] = BadRowAllowance.parse(value)
+            elif name == "allowed-encodings":
+                values["allowed_encodings"] = tuple(value.split(","))
+            elif name == "encoding":
+                values["encoding"] = value
+        if encoding:
+            values["encoding"] = encoding
+        return replace(self, **values)  # type: ignore[arg-type]
 
     def encoding_for(self, source_key: str) -> str | None:
         """The forced encoding for a source: the explicit one, else the longest prefix match."""

@@ -1,16 +1,28 @@
-"""``fundsync verify``: does the database still hold what a loaded file said?
+"""``fundsync verify``: does the database still hold what a loaded file said? One verdict a source.
 
-:func:`verify_source` re-reads a source (a local file, or the S3 object at the
-version the ledger recorded, while that version exists), parses it as a load
-would, and compares it with ``fund_data`` now, group by group with the digests
-of the load path (:mod:`loader.prepare.digest`, :mod:`loader.mysql.digest`);
-only the (trade date, fund) groups whose digests differ are read row by row,
-to name the keys. A key whose stored value differs while the row is still
-attributed to this source (a manual fix, a restore, a writer outside the
-loader) or that is missing is a difference; a key whose value another source
-changed since (a correction file) is counted as ``changed_by_later_loads``,
-not as a difference. Keys the database holds beyond the file are not the
-file's to judge (an upsert keeps them). Read only.
+:func:`verify_source` finds the source's latest successful load in the ledger, re-reads the
+source (a local file, or the S3 object at the version the ledger recorded, while that version
+exists) exactly as that load read it (its recorded request and encoding: the same mode, date
+order, Buddhist-era years, bad-row allowance), and compares it with ``fund_data`` now, group
+by group with the digests of the load path (:mod:`loader.prepare.digest`,
+:mod:`loader.mysql.digest`); only the (trade date, fund) groups whose digests differ are read
+row by row, to name the keys. Read only. The verdicts:
+
+- ``match``: fund_data holds every key of the file with the file's value;
+- ``superseded``: every key the file does not hold any more was changed by a later load, or
+  deleted by a later whole-day snapshot (replace-days) of its date: newer data, not a loss;
+- ``differs``: a key holds another value while the file is still its lineage (a manual fix,
+  a restore, a writer outside the loader), or is missing with no later load to explain it;
+- ``never loaded``: the ledger has no successful load of this source (never tried, or every
+  attempt was rejected or failed);
+- ``source missing``: the file or object is gone, so it cannot be read again;
+- ``source changed``: the source's content is not what its latest load merged (its hash
+  differs): the file was rewritten, or an unversioned object overwritten, since;
+- ``error``: the source could not be read or compared (the reason says why).
+
+``match`` and ``superseded`` are the healthy verdicts (exit status 0); any other is a finding
+(exit status 1). Keys the database holds beyond the file are not the file's to judge (an
+upsert keeps them). ``version`` names the object version (or ETag) verified against.
 """
 
 from __future__ import annotations
@@ -31,7 +43,16 @@ from loader.sources import S3Object, Source, current_version
 
 MAX_LISTED = 100
 KEYS = list(KEY_COLUMNS)
-Verdict = Literal["match", "differs", "error"]
+Verdict = Literal[
+    "match",
+    "superseded",
+    "differs",
+    "never loaded",
+    "source missing",
+    "source changed",
+    "error",
+]
+HEALTHY: frozenset[str] = frozenset({"match", "superseded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +81,22 @@ class Verification:
     digest: str | None = None
     """The load digest of the file as it reads now."""
     recorded_digest: str | None = None
-    """What the ledger recorded for the source's latest verified load, if any."""
+    """What the ledger recorded for the source's latest load, if it was verified."""
     version: str | None = None
+    """The object version or ETag verified against (None: a local file)."""
+    load_id: int | None = None
+    """The ledger row of the load verified against."""
     differing: int = 0
     differences: tuple[Difference, ...] = ()
     """The first :data:`MAX_LISTED`."""
     changed_by_later_loads: int = 0
+    deleted_by_later_loads: int = 0
     note: str | None = None
     error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.verdict in HEALTHY
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -82,56 +111,93 @@ def verify_source(
     s3: Any = None,
 ) -> Verification:
     """Re-read one source and compare it with fund_data now (never raises for a bad source)."""
+    try:
+        return _verify(source, session, options or PrepareOptions(), s3)
+    except Exception as error:  # a database or AWS failure: this source's verdict, not the run's
+        session.rollback_quietly()
+        return Verification(source.key, "error", error=f"{type(error).__name__}: {error}")
+
+
+def _verify(source: Source, session: Session, options: PrepareOptions, s3: Any) -> Verification:
     conn = session.connection()
     latest = ledger.latest_load(conn, source.key)
-    recorded = ledger.latest_digest(conn, source.key)
-    note = None
-    version = latest.identity.version if latest else None
-    if isinstance(source, S3Object) and not source.version_id and version:
-        if current_version(source, s3) == version or _exists(source, version, s3):
-            source = replace(source, version_id=version)
-        else:
-            note = f"version {version} that the ledger recorded is gone: read the current one"
+    conn.rollback()  # end the ledger read's snapshot
+    if latest is None:
+        return Verification(source.key, "never loaded", note=_attempts_note(session, source.key))
+    source, note = _loaded_version(source, latest.identity.version, s3)
+    options = replace(options, parse=options.parse.as_requested(latest.request, latest.encoding))
     prepared = prepare_source(source, options, s3=s3)
+    base = Verification(
+        source.key,
+        "match",
+        recorded_digest=latest.digest,
+        version=prepared.identity.version or latest.identity.version,
+        load_id=latest.ledger_id,
+        note=note,
+    )
     try:
         if prepared.failure is not None:
-            return Verification(source.key, "error", error=prepared.failure.message, note=note)
-        assert prepared.staging is not None
-        rows = typed(prepared.staging.frame())
-        mine = group_digests(rows)
-        conn.rollback()  # the ledger's reads above opened one
-        conn.start_transaction(isolation_level="READ COMMITTED")
-        try:
-            cur: Any = conn.cursor()
-            theirs = digests_of_file_keys(cur, mine, rows)
-            differ = mine.join(theirs, on=KEYS[:2], how="left", suffix="_db").filter(
-                (pl.col("rows") != pl.col("rows_db")).fill_null(True)
-                | (pl.col("digest") != pl.col("digest_db")).fill_null(True)
+            missing = prepared.failure.error_type == "SourceMissing"
+            verdict: Verdict = "source missing" if missing else "error"
+            return replace(base, verdict=verdict, error=prepared.failure.message)
+        if prepared.identity.content_hash != latest.identity.content_hash:
+            changed = (
+                f"its content (sha256 {prepared.identity.content_hash[:16]}) is not what load "
+                f"#{latest.ledger_id} merged ({latest.identity.content_hash[:16]})"
             )
-            stored = stored_rows(cur, differ.select(KEYS[:2])) if differ.height else None
-        finally:
-            conn.rollback()
-        base = Verification(
-            source.key,
-            "match",
-            rows=rows.height,
-            groups=mine.height,
-            digest=load_digest(mine),
-            recorded_digest=recorded,
-            version=prepared.identity.version,
-            note=note,
-        )
-        if stored is None:
-            return base
-        return _differences(base, rows, differ, stored, source.key)
+            return replace(base, verdict="source changed", error=changed)
+        assert prepared.staging is not None
+        return _compare(session, base, typed(prepared.staging.frame()))
     finally:
         prepared.discard()
 
 
+def _loaded_version(source: Source, version: str | None, s3: Any) -> tuple[Source, str | None]:
+    """The S3 object at the version its latest load recorded, and a note when the object was
+    overwritten since (or that version is gone)."""
+    if not isinstance(source, S3Object) or source.version_id or not version:
+        return source, None
+    current = current_version(source, s3)
+    if current == version:
+        return replace(source, version_id=version), None
+    if _exists(source, version, s3):
+        note = (
+            f"the object was overwritten since its load (current version {current}): verified "
+            f"against the version loaded, {version}"
+        )
+        return replace(source, version_id=version), note
+    return source, f"version {version} that the ledger recorded is gone: read the current one"
+
+
+def _compare(session: Session, base: Verification, rows: pl.DataFrame) -> Verification:
+    mine = group_digests(rows)
+    conn = session.connection()
+    conn.start_transaction(isolation_level="READ COMMITTED")
+    try:
+        cur: Any = conn.cursor()
+        theirs = digests_of_file_keys(cur, mine, rows)
+        differ = mine.join(theirs, on=KEYS[:2], how="left", suffix="_db").filter(
+            (pl.col("rows") != pl.col("rows_db")).fill_null(True)
+            | (pl.col("digest") != pl.col("digest_db")).fill_null(True)
+        )
+        stored = stored_rows(cur, differ.select(KEYS[:2])) if differ.height else None
+    finally:
+        conn.rollback()
+    found = replace(base, rows=rows.height, groups=mine.height, digest=load_digest(mine))
+    if stored is None:
+        return found
+    return _differences(session, found, rows, differ, stored)
+
+
 def _differences(
-    base: Verification, rows: pl.DataFrame, differ: pl.DataFrame, stored: pl.DataFrame, key: str
+    session: Session,
+    base: Verification,
+    rows: pl.DataFrame,
+    differ: pl.DataFrame,
+    stored: pl.DataFrame,
 ) -> Verification:
-    """The keys of the differing groups, compared one by one."""
+    """The keys of the differing groups, compared one by one: changed by a later load,
+    deleted by a later snapshot of the date, or a difference."""
     expected = (
         rows.select(
             "d_trade",
@@ -146,8 +212,17 @@ def _differences(
         "expected_text"
     ).eq_missing(pl.col("stored_text"))
     changed = expected.filter(~same)
+    key = base.source
     later = changed.filter(pl.col("stored_source").is_not_null() & (pl.col("stored_source") != key))
-    wrong = changed.join(later.select(KEYS), on=KEYS, how="anti").sort(KEYS)
+    missing = changed.filter(pl.col("stored_source").is_null())
+    assert base.load_id is not None
+    snapshots = ledger.later_snapshot_days(
+        session.connection(), missing["d_trade"].unique().to_list(), base.load_id
+    )
+    session.connection().rollback()
+    deleted = missing.filter(pl.col("d_trade").is_in(snapshots))
+    explained = pl.concat([later.select(KEYS), deleted.select(KEYS)])
+    wrong = changed.join(explained, on=KEYS, how="anti").sort(KEYS)
     listed = tuple(
         Difference(
             **{k: r[k] for k in (*KEYS, "expected_numeric", "expected_text")},
@@ -157,13 +232,26 @@ def _differences(
         )
         for r in wrong.head(MAX_LISTED).iter_rows(named=True)
     )
+    verdict: Verdict = "differs" if wrong.height else "superseded" if explained.height else "match"
     return replace(
         base,
-        verdict="differs" if wrong.height else "match",
+        verdict=verdict,
         differing=wrong.height,
         differences=listed,
         changed_by_later_loads=later.height,
+        deleted_by_later_loads=deleted.height,
     )
+
+
+def _attempts_note(session: Session, key: str) -> str:
+    conn = session.connection()
+    attempts = ledger.attempts_of(conn, key)
+    conn.rollback()
+    if not attempts:
+        return "the ledger has no attempt to load it"
+    status, error = attempts[-1]
+    reason = f": {error.strip().splitlines()[0]}" if error and error.strip() else ""
+    return f"{len(attempts)} attempt(s), none loaded; the last was {status}{reason}"
 
 
 def _exists(source: S3Object, version: str, s3: Any) -> bool:
@@ -177,6 +265,6 @@ def _exists(source: S3Object, version: str, s3: Any) -> bool:
     return True
 
 
-def sources_of_days(session: Session, first: date, last: date) -> list[str]:
-    """The source keys whose loads touched these trade dates, latest load first."""
+def sources_of_days(session: Session, first: date, last: date) -> list[tuple[str, str | None]]:
+    """The source keys (and S3 buckets) whose loads touched these trade dates, latest first."""
     return ledger.sources_of_days(session.connection(), first, last)

@@ -172,15 +172,20 @@ def test_keys_a_later_file_changed_are_counted_not_listed(db, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     found = {f["source"]: f for f in map(json.loads, run.stdout.splitlines())}
     assert list(found) == [str(fixed), str(path)]  # the latest load first
-    assert (found[str(path)]["verdict"], found[str(path)]["changed_by_later_loads"]) == ("match", 1)
-    assert found[str(fixed)]["changed_by_later_loads"] == 0
+    earlier = found[str(path)]
+    assert (earlier["verdict"], earlier["changed_by_later_loads"]) == ("superseded", 1)
+    assert (found[str(fixed)]["verdict"], found[str(fixed)]["changed_by_later_loads"]) == (
+        "match",
+        0,
+    )
 
 
 def test_verify_is_one_line_for_a_usage_mistake_or_an_unreadable_source(db, tmp_path):
     run = fundsync("verify", "--db", plain_url(db))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "SOURCE" in run.stderr
     run = fundsync("verify", str(tmp_path / "gone.csv"), "--db", plain_url(db))
-    assert run.returncode == 1 and run.stdout.startswith("error") and "Traceback" not in run.stderr
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stdout.startswith("never loaded: ") and "no attempt" in run.stdout
 
 
 def test_verify_reads_the_version_the_ledger_recorded(handler, lake, db):
@@ -192,7 +197,113 @@ def test_verify_reads_the_version_the_ledger_recorded(handler, lake, db):
     key = lake.put("day.csv", csv_bytes(*DAY))
     lake.clear()
     assert handler(handler.event(s3_notification(Object(lake.bucket, key)))) == []
+    loaded = lake.s3.head_object(Bucket=lake.bucket, Key=key)["VersionId"]
     lake.put("day.csv", csv_bytes(*DAY[:3]))  # a new version nobody loaded yet
     with DbSession(db) as session:
         found = verify_source(Object(lake.bucket, key), session, s3=lake.s3)
-    assert (found.verdict, found.rows, found.note) == ("match", len(DAY), None)
+    assert (found.verdict, found.rows, found.version) == ("match", len(DAY), loaded)
+    # the overwrite is said, with the version verified against (issue 21.14)
+    assert "overwritten since its load" in found.note and loaded in found.note
+
+
+# -- issue 21: every verdict true --------------------------------------------------------------
+
+
+def verdicts(db, *args, cwd=None) -> tuple[int, dict]:
+    run = fundsync("verify", "--json", *args, "--db", plain_url(db), cwd=cwd)
+    assert "Traceback" not in run.stderr, run.stderr
+    found = {f["source"]: f for f in map(json.loads, run.stdout.splitlines())}
+    return run.returncode, found
+
+
+def test_a_source_never_loaded_or_only_rejected_is_never_loaded_not_match(db, tmp_path):
+    never = export(tmp_path, "never.csv", DAY)
+    bad = export(tmp_path, "bad.csv", [*DAY, "2025-12-09,F9,F9-A,C0,1,extra"])
+    with Session(db) as session:
+        assert load_file(session, bad).status == "rejected"
+    code, found = verdicts(db, str(never), str(bad))
+    assert code == 1
+    assert found[str(never)]["verdict"] == "never loaded"
+    assert found[str(bad)]["verdict"] == "never loaded"
+    assert "none loaded; the last was rejected" in found[str(bad)]["note"]
+
+
+def test_a_file_changed_since_its_load_is_said_so_whatever_path_names_it(db, tmp_path):
+    path = export(tmp_path, "day.csv", DAY)
+    with Session(db) as session:
+        load_file(session, path)
+    path.write_bytes(csv_bytes(*DAY[:-1], "2025-12-09,F5,F5-A,C3,99"))
+    code, found = verdicts(db, "./day.csv", cwd=tmp_path)
+    assert code == 1
+    assert found[str(path)]["verdict"] == "source changed"
+
+
+def test_keys_deleted_by_a_later_snapshot_are_superseded_not_missing(db, tmp_path):
+    path = export(tmp_path, "day.csv", DAY)
+    smaller = export(tmp_path, "snapshot.csv", DAY[:20])
+    with Session(db) as session:
+        load_file(session, path)
+        assert load_file(session, smaller, mode="replace-days", allow_mass_delete=True).status == (
+            "loaded"
+        )
+    code, found = verdicts(db, str(path), str(smaller))
+    assert code == 0
+    first = found[str(path)]
+    assert (first["verdict"], first["deleted_by_later_loads"], first["differing"]) == (
+        "superseded",
+        4,
+        0,
+    )
+    assert found[str(smaller)]["verdict"] == "match"
+
+
+def test_a_day_first_load_is_verified_as_it_was_read(db, tmp_path):
+    rows = [f"03/{d:02d}/2025,F{d},F{d}-A,C0,{d}" for d in range(1, 13)]  # proves nothing
+    path = export(tmp_path, "slash.csv", rows)
+    with Session(db) as session:
+        report = load_file(session, path, default_date_order="day-first")
+    assert report.status == "loaded"
+    code, found = verdicts(db, str(path))  # verify without saying the order again
+    assert (code, found[str(path)]["verdict"]) == (0, "match")
+
+
+def test_verify_by_date_gives_each_source_its_verdict_when_one_is_gone(db, tmp_path):
+    kept = export(tmp_path, "kept.csv", DAY[:12])
+    gone = export(tmp_path, "gone.csv", DAY[12:])
+    with Session(db) as session:
+        load_file(session, kept)
+        load_file(session, gone)
+    gone.unlink()
+    code, found = verdicts(db, "--date", "2025-12-09")
+    assert code == 1
+    assert found[str(kept)]["verdict"] == "match"
+    assert found[str(gone)]["verdict"] == "source missing"
+
+
+@pytest.mark.slow
+def test_a_group_longer_than_the_server_can_digest_loads_verified_and_verifies(tmp_path):
+    """One (date, fund) group of about 24 MB of canonical text, on a server whose
+    max_allowed_packet is MariaDB's default 16 MiB: the load with --verify and fundsync
+    verify once both failed on it (issue 21.8); such a group is compared row by row."""
+    from loader.devtools.dbserver import ThrowawayServer, fresh_database
+    from loader.mysql.connection import connect
+    from loader.sources import LocalFile
+    from loader.verify import verify_source
+
+    long = "Y" * 56
+    rows = [f"2025-12-09,BIG,T{i % 50:030d},{long}{i:08d},{i}.5" for i in range(200_000)]
+    rows += [f"2025-12-09,SMALL,S,C{i},{i}" for i in range(10)]
+    path = export(tmp_path, "big.csv", rows)
+    with ThrowawayServer() as server, fresh_database(server.url) as config:
+        admin = connect(config)
+        admin.cursor().execute("SET GLOBAL max_allowed_packet = 16777216")
+        admin.close()
+        with Session(verified(config)) as session:
+            first = load_file(session, path)
+            assert (first.status, first.to_dict()["verified"]) == ("loaded", True), first.failure
+            again = load_file(session, path, force=True)  # the staged way: every group compared
+            assert (again.status, again.to_dict()["verified"]) == ("loaded", True), again.failure
+            assert again.unchanged == len(rows)
+        with Session(config) as session:
+            found = verify_source(LocalFile(str(path)), session)
+        assert found.verdict == "match", found

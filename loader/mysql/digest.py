@@ -22,7 +22,14 @@ import polars as pl
 
 from loader.errors import VerificationFailed
 from loader.mysql import sql
-from loader.prepare.digest import group_digests, keys_frame, load_digest, typed, without_groups
+from loader.prepare.digest import (
+    NUMERIC_DTYPE,
+    group_digests,
+    keys_frame,
+    load_digest,
+    typed,
+    without_groups,
+)
 from loader.prepare.staging import StagingStream, StagingText
 
 STOCKS_PER_QUERY = 5_000
@@ -32,16 +39,22 @@ digests (one key range per date; measured ~2x faster than 50,000 one-fund ranges
 computed while the client computes its own); a smaller file names its funds."""
 
 _SCHEMA = {"d_trade": pl.Date, "stock": pl.String, "rows": pl.UInt32, "digest": pl.String}
+_SCHEMA_WITH_BYTES = {**_SCHEMA, "text_bytes": pl.Int64}
 
 
-def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> pl.DataFrame | None:
+def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> pl.DataFrame:
     """What fund_data holds for these (d_trade, stock) groups: d_trade, stock, rows, digest;
     with ``whole_days``, for every fund of the groups' trade dates.
 
-    None when the server truncated a group's text (a warning): no digest is then trusted.
+    A group whose canonical text is longer than the server can concatenate (its
+    ``group_concat_max_len`` and ``max_allowed_packet``: 16 MiB on MariaDB by default) has
+    no digest (null): it is never taken as unchanged, and verification compares its rows
+    one by one (:func:`digests_of_file_keys`).
     """
     cur.execute(sql.GROUP_CONCAT_LIMIT)
-    found: list[tuple[date, str, int, str]] = []
+    cur.execute(sql.CONCAT_LIMIT)
+    (limit,) = cur.fetchone()
+    found: list[tuple[date, str, int, str, int]] = []
     queries: Iterable[tuple[date, list[str] | None]] = (
         [(day, None) for day in groups["d_trade"].unique(maintain_order=True)]
         if whole_days
@@ -50,9 +63,14 @@ def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> 
     for day, batch in queries:
         cur.execute(sql.group_digests(None if batch is None else len(batch)), [day, *(batch or [])])
         found.extend(cur.fetchall())
-        if cur.warning_count:
-            return None
-    return pl.DataFrame(found, schema=_SCHEMA, orient="row")
+    frame = pl.DataFrame(found, schema=_SCHEMA_WITH_BYTES, orient="row")
+    too_long = pl.col("text_bytes") > int(limit)
+    return frame.select(
+        "d_trade",
+        "stock",
+        "rows",
+        pl.when(too_long).then(None).otherwise(pl.col("digest")).alias("digest"),
+    )
 
 
 def funds_by_day(groups: pl.DataFrame) -> Iterator[tuple[date, list[str]]]:
@@ -98,8 +116,8 @@ def unchanged_groups(cur: Any, staging: StagingText) -> Narrowed:
     else:
         mine = group_digests(rows, order)
         theirs = server_digests(cur, mine.select("d_trade", "stock"))
-    held = theirs.select("d_trade", "stock", "rows") if whole_days and theirs is not None else None
-    if theirs is None or theirs.is_empty():
+    held = theirs.select("d_trade", "stock", "rows") if whole_days else None
+    if theirs.is_empty():
         return Narrowed(staging, mine=mine, held=held)
     same = mine.join(theirs, on=["d_trade", "stock", "rows", "digest"], how="inner")
     if same.is_empty():
@@ -171,41 +189,45 @@ def verify_load(
 def digests_of_file_keys(
     cur: Any, check: pl.DataFrame, rows: pl.DataFrame, whole: bool = True
 ) -> pl.DataFrame:
-    """The server's digests of the groups in ``check``, over the file's keys only where the
-    server holds more rows of a group than the file. ``whole``: the groups are most of their
-    dates' funds, so read whole dates when they are many (else name the funds)."""
+    """The server's digests of the groups in ``check``, over the file's keys only.
+
+    A group the server holds more rows of than the file (keys an upsert keeps), or one too
+    long for the server to digest, is read row by row and digested here over the file's
+    keys, in statements of bounded size: no group is too large to prove. ``whole``: the
+    groups are most of their dates' funds, so read whole dates when they are many (else
+    name the funds)."""
     if check.is_empty():
         return pl.DataFrame(schema=_SCHEMA)
     funds = check.group_by("d_trade").agg(pl.len().alias("funds"))
     whole = whole and bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
     theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole)
-    if theirs is None:
-        raise VerificationFailed("the server truncated a group's text", "", "")
     theirs = theirs.join(check.select("d_trade", "stock"), on=["d_trade", "stock"], how="semi")
-    wider = theirs.join(check, on=["d_trade", "stock"], suffix="_file").filter(
-        pl.col("rows") > pl.col("rows_file")
+    by_rows = (
+        theirs.join(check, on=["d_trade", "stock"], suffix="_file")
+        .filter((pl.col("rows") > pl.col("rows_file")) | pl.col("digest").is_null())
+        .select("d_trade", "stock")
     )
-    if wider.is_empty():
+    if by_rows.is_empty():
         return theirs
-    narrow = [
-        _keys_digest(cur, rows, day, stock)
-        for day, stock in wider.select("d_trade", "stock").iter_rows()
-    ]
     return pl.concat(
         [
-            theirs.join(wider, on=["d_trade", "stock"], how="anti"),
-            pl.DataFrame(narrow, schema=_SCHEMA, orient="row"),
+            theirs.join(by_rows, on=["d_trade", "stock"], how="anti"),
+            _digests_of_stored(cur, rows, by_rows),
         ]
     )
 
 
-def _keys_digest(cur: Any, rows: pl.DataFrame, day: date, stock: str) -> tuple[date, str, int, str]:
-    """The server's digest of one group over the file's keys of it."""
-    group = keys_frame(rows).filter((pl.col("d_trade") == day) & (pl.col("stock") == stock))
-    pairs = [v for pair in group.select("ticker", "col_code").iter_rows() for v in pair]
-    cur.execute(sql.group_digest_of_keys(group.height), [day, stock, *pairs])
-    found = cur.fetchall()
-    return found[0] if found else (day, stock, 0, "")
+def _digests_of_stored(cur: Any, rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """The digests of what fund_data holds in ``groups``, over the file's keys, computed here
+    from the rows read back (the same canonical text as the server's)."""
+    file_keys = keys_frame(rows).join(groups, on=["d_trade", "stock"], how="semi")
+    stored = stored_rows(cur, groups).join(file_keys, on=list(sql.KEY_COLUMNS), how="semi")
+    held = stored.select(
+        *sql.KEY_COLUMNS,
+        pl.col("stored_numeric").cast(NUMERIC_DTYPE).alias("value_numeric"),
+        pl.col("stored_text").alias("value_text"),
+    )
+    return group_digests(held).select(list(_SCHEMA))
 
 
 STORED_SCHEMA = {

@@ -98,19 +98,56 @@ def known_key(conn: MySQLConnectionAbstract, text: str) -> str:
     return str(row[0]) if row else candidates[0]
 
 
-def sources_of_days(conn: MySQLConnectionAbstract, first: date, last: date) -> list[str]:
-    """The source keys whose successful loads touched trade dates from ``first`` to ``last``,
-    the most recently loaded first."""
+def sources_of_days(
+    conn: MySQLConnectionAbstract, first: date, last: date
+) -> list[tuple[str, str | None]]:
+    """The sources (key, and S3 bucket when known) whose successful loads touched trade
+    dates from ``first`` to ``last``, the most recently loaded first."""
     cur: Any = conn.cursor()
     cur.execute(
-        f"SELECT l.source_key, MAX(l.id) FROM {LEDGER_TABLE} l JOIN fund_data_load_days d "
-        "ON d.load_id = l.id WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' "
-        "GROUP BY l.source_key ORDER BY 2 DESC",
+        f"SELECT l.source_key, MAX(l.source_bucket), MAX(l.id) FROM {LEDGER_TABLE} l "
+        "JOIN fund_data_load_days d ON d.load_id = l.id "
+        "WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' "
+        "GROUP BY l.source_key ORDER BY 3 DESC",
         (first, last),
     )
-    keys = [str(row[0]) for row in cur.fetchall()]
+    found = [
+        (str(key), None if bucket is None else str(bucket)) for key, bucket, _ in cur.fetchall()
+    ]
     cur.close()
-    return keys
+    return found
+
+
+def later_snapshot_days(
+    conn: MySQLConnectionAbstract, days: Sequence[date], after: int
+) -> list[date]:
+    """The trade dates among ``days`` that a whole-day snapshot (replace-days) loaded after
+    ledger row ``after`` deleted rows of."""
+    if not days:
+        return []
+    marks = ", ".join(["%s"] * len(days))
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
+        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
+        "AND l.deleted > 0 AND l.id > %s",
+        (*days, after),
+    )
+    found = [d for (d,) in cur.fetchall()]
+    cur.close()
+    return found
+
+
+def attempts_of(conn: MySQLConnectionAbstract, key: str) -> list[tuple[str, str | None]]:
+    """(status, error) of every attempt to load this source, oldest first."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT status, error FROM {LEDGER_TABLE} WHERE source_key_hash = %s ORDER BY id",
+        (key_hash(key),),
+    )
+    found = [(str(status), error) for status, error in cur.fetchall()]
+    cur.close()
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +156,15 @@ class Loaded:
 
     identity: SourceIdentity
     request: str
-    verified: bool
+    digest: str | None
+    """The load digest of a verified load (None: not verified)."""
     ledger_id: int
+    encoding: str | None = None
+    """The encoding the load read the file in."""
+
+    @property
+    def verified(self) -> bool:
+        return self.digest is not None
 
     def answers(self, request: str, verify: bool) -> bool:
         """Whether this load did what a new load asked ``request`` (and ``verify``) would
@@ -132,7 +176,7 @@ class Loaded:
 _LOADED = (
     "content_hash, size_bytes, object_version, source_bucket, "
     "COALESCE(request, IF(deleted IS NULL, 'mode=upsert', 'mode=replace-days')), "
-    "digest IS NOT NULL, id"
+    "digest, id, encoding"
 )
 """A load recorded before requests were (migration 005): its mode is known from ``deleted``."""
 
@@ -146,11 +190,15 @@ def latest_load(conn: MySQLConnectionAbstract, key: str) -> Loaded | None:
     row = _latest_loaded(conn, key, _LOADED)
     if row is None:
         return None
-    content, size, version, bucket, request, verified, ledger_id = row
+    return _loaded(key, row)
+
+
+def _loaded(key: str, row: tuple[Any, ...]) -> Loaded:
+    content, size, version, bucket, request, digest, ledger_id, encoding = row
     identity = SourceIdentity(
         key, str(content), int(size), None if version is None else str(version), bucket=bucket
     )
-    return Loaded(identity, str(request), bool(verified), int(ledger_id))
+    return Loaded(identity, str(request), digest, int(ledger_id), encoding)
 
 
 def abandon_stale(conn: MySQLConnectionAbstract, key: str) -> int:
@@ -346,11 +394,7 @@ def loaded_sources(conn: MySQLConnectionAbstract, keys: list[str]) -> dict[str, 
         hashes,
     )
     latest: dict[str, Loaded] = {}
-    for key, content, size, version, bucket, request, verified, ledger_id in cur.fetchall():
-        identity = SourceIdentity(
-            str(key), str(content), int(size), None if version is None else str(version),
-            bucket=bucket,
-        )  # fmt: skip
-        latest[str(key)] = Loaded(identity, str(request), bool(verified), int(ledger_id))
+    for key, *row in cur.fetchall():
+        latest[str(key)] = _loaded(str(key), tuple(row))
     cur.close()
     return latest

@@ -213,6 +213,8 @@ def select_by_source_days(days: int) -> str:
 
 
 GROUP_CONCAT_LIMIT = "SET SESSION group_concat_max_len = 1073741824"
+CONCAT_LIMIT = "SELECT LEAST(@@group_concat_max_len, @@max_allowed_packet)"
+"""The longest text GROUP_CONCAT can return here (a longer group's digest is not trusted)."""
 """Room for a group's canonical text (1 GiB; the server's max_allowed_packet may cap it
 lower on MySQL, which truncates with a warning: see :func:`group_digests`)."""
 
@@ -223,8 +225,9 @@ _CANONICAL_ROW = (
 
 
 def group_digests(stocks: int | None) -> str:
-    """Per (d_trade, stock) of one trade date: the row count and the MD5 of the group's
-    canonical text (:mod:`loader.prepare.digest` computes the same in the client).
+    """Per (d_trade, stock) of one trade date: the row count, the MD5 of the group's
+    canonical text (:mod:`loader.prepare.digest` computes the same in the client), and that
+    text's length in bytes (a group longer than GROUP_CONCAT can return has no digest).
 
     ``stocks``: that many funds (parameters: the trade date, then the funds), or None for
     every fund of the date (parameter: the date; one range of the key instead of one per
@@ -235,21 +238,10 @@ def group_digests(stocks: int | None) -> str:
     funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
     return (
         f"SELECT d_trade, stock, COUNT(*), MD5(GROUP_CONCAT({_CANONICAL_ROW} "
-        "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)) "
+        "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)), "
+        f"SUM(LENGTH({_CANONICAL_ROW})) + COUNT(*) - 1 "
         f"FROM {TARGET_TABLE} WHERE d_trade = %s{funds} "
         "GROUP BY d_trade, stock LOCK IN SHARE MODE"
-    )
-
-
-def group_digest_of_keys(keys: int) -> str:
-    """:func:`group_digests` of one (d_trade, stock) group over ``keys`` (ticker, col_code)
-    pairs only (parameters: the date, the fund, then the pairs)."""
-    pairs = ", ".join(["(%s, %s)"] * keys)
-    return (
-        f"SELECT d_trade, stock, COUNT(*), MD5(GROUP_CONCAT({_CANONICAL_ROW} "
-        "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)) "
-        f"FROM {TARGET_TABLE} WHERE d_trade = %s AND stock = %s "
-        f"AND (ticker, col_code) IN ({pairs}) GROUP BY d_trade, stock LOCK IN SHARE MODE"
     )
 
 
