@@ -173,6 +173,11 @@ class DatabaseError(TransientError):
         return self.errno in UNREACHABLE_ERRNOS
 
 
+class PrivilegeMissing(DatabaseError):
+    """The database user lacks a grant the statement needs (named in the message). The file is
+    ``failed`` (retried): once the grant is given, it loads."""
+
+
 class SchemaError(TransientError):
     """The target table is not one the loader can merge into safely (fix it, then retry)."""
 

@@ -175,7 +175,7 @@ def _compare(session: Session, base: Verification, rows: pl.DataFrame) -> Verifi
     conn.start_transaction(isolation_level="READ COMMITTED")
     try:
         cur: Any = conn.cursor()
-        theirs = digests_of_file_keys(cur, mine, rows)
+        theirs = digests_of_file_keys(cur, mine, rows, lock=False)  # read only: no locks
         differ = mine.join(theirs, on=KEYS[:2], how="left", suffix="_db").filter(
             (pl.col("rows") != pl.col("rows_db")).fill_null(True)
             | (pl.col("digest") != pl.col("digest_db")).fill_null(True)

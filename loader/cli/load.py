@@ -62,13 +62,18 @@ def register(commands: Any) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from loader.mysql.connection import connect
+    import mysql.connector
+
+    from loader.mysql.connection import classify, connect
     from loader.mysql.migrate import migrate
 
     config = db_config(args)
     conn = connect(config)
     try:
         applied = migrate(conn)
+    except mysql.connector.Error as error:
+        needed = f"CREATE, ALTER, INDEX, SELECT and INSERT on {config.database}.* to migrate"
+        raise classify(error, config, needed) from None
     finally:
         conn.close()
     names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing (up to date)"

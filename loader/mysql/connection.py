@@ -15,7 +15,7 @@ import mysql.connector
 from mysql.connector import errorcode
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.errors import DatabaseError
+from loader.errors import DatabaseError, PrivilegeMissing
 from loader.mysql.config import DbConfig
 
 STRICT_SQL_MODE = (
@@ -27,10 +27,20 @@ SCHEMA_BEHIND = {1146, 1054}  # no such table, no such column
 LOCAL_INFILE_REFUSED = {1148, 3948, 2068, 4166}  # MariaDB 10.x, MySQL 8, the client, MariaDB 11
 
 
-def classify(error: mysql.connector.Error, config: DbConfig | None = None) -> DatabaseError:
+PRIVILEGE_DENIED = {1044, 1142, 1143, 1227}
+"""Access to the database denied, a command or a column denied to the user, a privilege
+missing: the user lacks a grant (docs/operations.md, "Privileges")."""
+PRIVILEGES_DOC = "docs/operations.md, 'Privileges', lists what load, verify and status need"
+
+
+def classify(
+    error: mysql.connector.Error, config: DbConfig | None = None, privilege: str | None = None
+) -> DatabaseError:
     """A driver error as a :class:`~loader.errors.DatabaseError`, scrubbed of the password.
 
-    Some driver errors echo the password; it is replaced by ``***``.
+    Some driver errors echo the password; it is replaced by ``***``. A missing grant is a
+    :class:`~loader.errors.PrivilegeMissing` that names it (``privilege``, when the caller
+    knows which statement needed what).
     """
     message = str(error.msg if getattr(error, "msg", None) else error)
     if config is not None and config.password:
@@ -38,7 +48,19 @@ def classify(error: mysql.connector.Error, config: DbConfig | None = None) -> Da
     errno = getattr(error, "errno", None)
     if errno in SCHEMA_BEHIND:
         message += " (the tables are older than this loader: run fundsync migrate)"
+    if errno in PRIVILEGE_DENIED:
+        needed = f"the user needs {privilege}" if privilege else "the user lacks a privilege"
+        return PrivilegeMissing(
+            f"database error {errno}: {message} ({needed}; {PRIVILEGES_DOC})", errno
+        )
     return DatabaseError(f"database error {errno}: {message}", errno)
+
+
+def staging_privilege(config: DbConfig) -> str:
+    """What staging a load needs of the user, for an error that says so."""
+    if config.staging_table == "temporary":
+        return f"CREATE TEMPORARY TABLES on {config.database}.* to stage a load"
+    return f"CREATE and DROP on {config.database}.* (staging_table=regular)"
 
 
 def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectionAbstract:

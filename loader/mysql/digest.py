@@ -42,7 +42,9 @@ _SCHEMA = {"d_trade": pl.Date, "stock": pl.String, "rows": pl.UInt32, "digest": 
 _SCHEMA_WITH_BYTES = {**_SCHEMA, "text_bytes": pl.Int64}
 
 
-def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> pl.DataFrame:
+def server_digests(
+    cur: Any, groups: pl.DataFrame, whole_days: bool = False, lock: bool = True
+) -> pl.DataFrame:
     """What fund_data holds for these (d_trade, stock) groups: d_trade, stock, rows, digest;
     with ``whole_days``, for every fund of the groups' trade dates.
 
@@ -61,7 +63,8 @@ def server_digests(cur: Any, groups: pl.DataFrame, whole_days: bool = False) -> 
         else funds_by_day(groups)
     )
     for day, batch in queries:
-        cur.execute(sql.group_digests(None if batch is None else len(batch)), [day, *(batch or [])])
+        statement = sql.group_digests(None if batch is None else len(batch), lock)
+        cur.execute(statement, [day, *(batch or [])])
         found.extend(cur.fetchall())
     frame = pl.DataFrame(found, schema=_SCHEMA_WITH_BYTES, orient="row")
     too_long = pl.col("text_bytes") > int(limit)
@@ -187,7 +190,7 @@ def verify_load(
 
 
 def digests_of_file_keys(
-    cur: Any, check: pl.DataFrame, rows: pl.DataFrame, whole: bool = True
+    cur: Any, check: pl.DataFrame, rows: pl.DataFrame, whole: bool = True, lock: bool = True
 ) -> pl.DataFrame:
     """The server's digests of the groups in ``check``, over the file's keys only.
 
@@ -200,7 +203,7 @@ def digests_of_file_keys(
         return pl.DataFrame(schema=_SCHEMA)
     funds = check.group_by("d_trade").agg(pl.len().alias("funds"))
     whole = whole and bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
-    theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole)
+    theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole, lock=lock)
     theirs = theirs.join(check.select("d_trade", "stock"), on=["d_trade", "stock"], how="semi")
     by_rows = (
         theirs.join(check, on=["d_trade", "stock"], suffix="_file")

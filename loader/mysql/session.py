@@ -11,7 +11,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from loader.mysql import ledger, sql
 from loader.mysql.config import DbConfig
-from loader.mysql.connection import classify, connect
+from loader.mysql.connection import classify, connect, staging_privilege
 from loader.mysql.schema import check_target
 from loader.prepare.staging import StagingDir
 
@@ -37,6 +37,7 @@ class Session:
         self.mariadb = False
         self.max_packet = 4 << 20
         self._read_limit = config.read_timeout
+        self._has_stage = False
 
     def connection(self) -> MySQLConnectionAbstract:
         """The live connection (made again if it was lost)."""
@@ -47,13 +48,13 @@ class Session:
                 self._conn = None
         if self._conn is None:
             self._conn = connect(self.config, staging_dir=self.staging.path)
-            cur: Any = self._conn.cursor()
-            if self.config.staging_table == "temporary":
-                cur.execute(sql.CREATE_STAGE)
-            cur.execute("SELECT VERSION(), @@max_allowed_packet")
-            version, packet = cur.fetchone()
+            self._has_stage = False
+            with self.classified():
+                cur: Any = self._conn.cursor()
+                cur.execute("SELECT VERSION(), @@max_allowed_packet")
+                version, packet = cur.fetchone()
+                cur.close()
             self.mariadb, self.max_packet = "mariadb" in str(version).lower(), int(packet)
-            cur.close()
             conn: Any = self._conn
             conn.read_timeout = self._read_limit
         return self._conn
@@ -65,12 +66,17 @@ class Session:
         cur: Any = self.connection().cursor()
         try:
             if self.config.staging_table == "temporary":
+                if not self._has_stage:  # made on first use: verify and status never need it
+                    cur.execute(sql.CREATE_STAGE)
+                    self._has_stage = True
                 cur.execute(sql.TRUNCATE_STAGE)
                 return sql.STAGE_TABLE
             table = sql.regular_stage(ledger_id)
             cur.execute(sql.drop_stage(table))
             cur.execute(sql.create_regular_stage(table))
             return table
+        except mysql.connector.Error as error:
+            raise classify(error, self.config, staging_privilege(self.config)) from None
         finally:
             cur.close()
 

@@ -224,7 +224,7 @@ _CANONICAL_ROW = (
 )
 
 
-def group_digests(stocks: int | None) -> str:
+def group_digests(stocks: int | None, lock: bool = True) -> str:
     """Per (d_trade, stock) of one trade date: the row count, the MD5 of the group's
     canonical text (:mod:`loader.prepare.digest` computes the same in the client), and that
     text's length in bytes (a group longer than GROUP_CONCAT can return has no digest).
@@ -234,14 +234,17 @@ def group_digests(stocks: int | None) -> str:
     fund). Rows are joined in byte order of (ticker, col_code), whatever the columns'
     collation. The read takes shared locks on the rows it reads, held to the commit, like
     the merge's pre-pass: a group judged unchanged stays so until this load commits.
+    ``lock=False`` (``fundsync verify``, read only) reads without locks: SELECT is all the
+    privilege it needs.
     """
     funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
+    locking = " LOCK IN SHARE MODE" if lock else ""
     return (
         f"SELECT d_trade, stock, COUNT(*), MD5(GROUP_CONCAT({_CANONICAL_ROW} "
         "ORDER BY CAST(ticker AS BINARY), CAST(col_code AS BINARY) SEPARATOR 0x00)), "
         f"SUM(LENGTH({_CANONICAL_ROW})) + COUNT(*) - 1 "
         f"FROM {TARGET_TABLE} WHERE d_trade = %s{funds} "
-        "GROUP BY d_trade, stock LOCK IN SHARE MODE"
+        f"GROUP BY d_trade, stock{locking}"
     )
 
 
