@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from loader.backfill.discover import Export
 from loader.backfill.summary import BackfillSummary, FileOutcome
+from loader.display import shown
 
 
 class BackfillProgress:
@@ -139,9 +140,9 @@ def summary_table(summary: BackfillSummary, stream: IO[str] | None = None) -> No
     if problems:
         print(f"\n{len(problems)} file(s) did not load:", file=out)
         for outcome in problems:
-            print(f"  {outcome.report.status:<9}{outcome.export.source}", file=out)
+            print(f"  {outcome.report.status:<9}{shown(outcome.export.source)}", file=out)
             for error in outcome.report.errors[:3]:
                 where = f"line {error['line']}" if error.get("line") else "file"
                 column = f", column {error['column']}" if error.get("column") else ""
-                print(f"             {where}{column}: {error['reason']}", file=out)
+                print(f"             {where}{column}: {shown(error['reason'])}", file=out)
     out.flush()

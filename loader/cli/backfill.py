@@ -23,6 +23,7 @@ from loader.cli.common import (
     positive_int,
     verify_option,
 )
+from loader.display import shown
 from loader.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ def _dry_run(exports: list[Export], config: DbConfig, as_json: bool) -> int:
     print(f"{'trade date':<11} {'bytes':>14}  {'ledger':<28} source")
     for export, state in zip(exports, states, strict=True):
         trade_date = export.trade_date.isoformat() if export.trade_date else "(no date)"
-        print(f"{trade_date:<11} {export.size:>14,}  {state:<28} {export.source}")
+        print(f"{trade_date:<11} {export.size:>14,}  {state:<28} {shown(export.source)}")
     counts = {state: states.count(state) for state in sorted(set(states))}
     parts = ", ".join(f"{n} {state}" for state, n in counts.items())
     print(f"{len(exports)} export(s): {parts or 'none'}")

@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from loader.display import shown
 from loader.outcome import Status, is_success
 from loader.settings import (
     ENV,
@@ -278,5 +279,5 @@ def error_lines(errors: list[dict[str, object]], limit: int = 5, indent: str = "
             where.append(f"column {error['column']}")
         if error.get("offset") is not None:
             where.append(f"byte {error['offset']}")
-        lines.append(f"{indent}{', '.join(where) or 'file'}: {error['reason']}")
+        lines.append(f"{indent}{', '.join(where) or 'file'}: {shown(error['reason'])}")
     return lines

@@ -18,6 +18,7 @@ from loader.cli.common import (
     parse_settings,
     verify_option,
 )
+from loader.display import shown
 
 if TYPE_CHECKING:
     from loader.mysql.session import Session
@@ -141,7 +142,7 @@ def _print(report: LoadReport, args: argparse.Namespace) -> None:
     for line in error_lines(report.errors):
         print(line, flush=True)
     if report.note:
-        print(f"    {report.note}", flush=True)
+        print(f"    {shown(report.note)}", flush=True)
     if args.verbose:
         stages = ", ".join(f"{name} {seconds:.3f}" for name, seconds in report.timings)
         print(f"    stage seconds: {stages or '-'}", flush=True)
@@ -154,5 +155,6 @@ def load_line(r: dict[str, Any]) -> str:
 
     return (
         f"{r['status']!s:<9} {n('rows_merged'):>10} {n('inserted'):>10} {n('updated'):>9} "
-        f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  {r['source']}"
+        f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  "
+        f"{shown(r['source'])}"
     )

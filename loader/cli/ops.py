@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from loader.cli.common import EXIT_OK, EXIT_REJECTED, command, day, db_config, db_option
+from loader.display import shown
 
 if TYPE_CHECKING:
     from loader.mysql.status import Attempt, Status
@@ -137,12 +138,16 @@ def _print_status(state: Status, args: argparse.Namespace) -> None:
     if state.problems:
         print(f"\n{len(state.problems)} rejected or failed:")
         for attempt in state.problems:
-            print(f"  {attempt.status:<9} {attempt.started_at:%Y-%m-%d %H:%M}  {attempt.source}")
-            print(f"            {attempt.reason or '(no reason recorded)'}")
+            print(
+                f"  {attempt.status:<9} {attempt.started_at:%Y-%m-%d %H:%M}  "
+                f"{shown(attempt.source)}"
+            )
+            print(f"            {shown(attempt.reason or '(no reason recorded)')}")
     if state.stuck:
         print(f"\n{len(state.stuck)} stuck in 'loading' (their process or connection is gone):")
         for attempt in state.stuck:
-            print(f"  #{attempt.id} since {attempt.started_at:%Y-%m-%d %H:%M}  {attempt.source}")
+            since = f"{attempt.started_at:%Y-%m-%d %H:%M}"
+            print(f"  #{attempt.id} since {since}  {shown(attempt.source)}")
         print("  they block nothing; the next load of each source marks it abandoned, or run")
         print("  fundsync status --mark-abandoned")
     flagged = state.flagged
@@ -172,7 +177,7 @@ def _attempt_line(a: Attempt) -> str:
     return (
         f"  {a.id:>6} {status:<9} {n(a.rows_merged):>10} {n(a.inserted):>10} {n(a.updated):>9} "
         f"{n(a.unchanged):>10} {n(a.deleted):>8} {seconds:>8} {'yes' if a.verified else '-':<8}  "
-        f"{a.started_at:%Y-%m-%d %H:%M}  {a.source}"
+        f"{a.started_at:%Y-%m-%d %H:%M}  {shown(a.source)}"
     )
 
 
@@ -201,7 +206,7 @@ def run_history(args: argparse.Namespace) -> int:
     for attempt in attempts:
         print(_attempt_line(attempt))
         if attempt.reason and attempt.status != "loaded":
-            print(f"{'':>18}{attempt.reason}")
+            print(f"{'':>18}{shown(attempt.reason)}")
     return EXIT_OK
 
 
@@ -227,7 +232,7 @@ def run_show(args: argparse.Namespace) -> int:
         }  # fmt: skip
         print(json.dumps(document, default=_json, indent=1))
         return EXIT_OK
-    print(f"{a.source}: loaded {a.started_at:%Y-%m-%d %H:%M:%S} (ledger #{a.id})")
+    print(f"{shown(a.source)}: loaded {a.started_at:%Y-%m-%d %H:%M:%S} (ledger #{a.id})")
     print(
         f"  {a.rows_merged or 0:,} rows merged: {a.inserted or 0:,} inserted, "
         f"{a.updated or 0:,} updated, {a.unchanged or 0:,} unchanged"

@@ -21,6 +21,7 @@ from loader.cli.common import (
     positive_int,
     verify_option,
 )
+from loader.display import shown
 from loader.errors import ConfigError
 from loader.settings import DB_ENV, PIPELINE_ENV
 
@@ -203,10 +204,10 @@ def run_dlq(args: argparse.Namespace) -> int:
     for letter in letters:
         print(f"- {letter.message_id} (sent {letter.sent_at}, received {letter.receive_count}x)")
         for source in letter.sources or ["(no S3 object in the body)"]:
-            print(f"    source: {source}")
+            print(f"    source: {shown(source)}")
         error = f"{letter.error.get('error_type')}: {letter.error.get('error', '')}"
         first, *rest = error.splitlines() or [""]
-        print(f"    error:  {first}")
+        print(f"    error:  {shown(first)}")
         for line in rest:  # a rejection's located errors, one a line, under the first
             print(f"            {line}")
         if report := letter.error.get("rejects_report"):

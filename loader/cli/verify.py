@@ -18,6 +18,7 @@ from loader.cli.common import (
     parse_options,
     parse_settings,
 )
+from loader.display import shown
 from loader.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -113,9 +114,9 @@ def _source_of_key(key: str, bucket: str | None) -> Source:
 def describe(found: Verification) -> str:
     if found.verdict in ("error", "source missing", "source changed", "never loaded"):
         reason = found.error or found.note or ""
-        line = f"{found.verdict}: {found.source}" + (f": {reason}" if reason else "")
+        line = f"{found.verdict}: {shown(found.source)}" + (f": {shown(reason)}" if reason else "")
         if found.note and found.error:
-            line += f"\n  note: {found.note}"
+            line += f"\n  note: {shown(found.note)}"
         return line
     ledger = ""
     if found.recorded_digest:
@@ -126,11 +127,11 @@ def describe(found: Verification) -> str:
     against = f", version {found.version}" if found.version else ""
     head = (
         f"{found.verdict:<10} {found.rows:,} rows in {found.groups:,} groups, digest "
-        f"{found.digest}{ledger}, load #{found.load_id}{against}: {found.source}"
+        f"{found.digest}{ledger}, load #{found.load_id}{against}: {shown(found.source)}"
     )
     lines = [head]
     if found.note:
-        lines.append(f"  note: {found.note}")
+        lines.append(f"  note: {shown(found.note)}")
     if found.changed_by_later_loads:
         lines.append(f"  {found.changed_by_later_loads:,} keys changed since by later loads")
     if found.deleted_by_later_loads:
