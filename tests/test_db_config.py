@@ -67,3 +67,102 @@ def test_driver_errors_are_classified_and_scrubbed_of_the_password():
     assert "hunter2" not in str(scrubbed) and "***" in str(scrubbed)
     # both are the environment, never the input: the file is retried, not rejected
     assert {outcome_of(retried).status, outcome_of(scrubbed).status} == {"failed"}
+
+
+# -- TLS: the documented precedence, and no source lowers a requirement (issue 21.18) --------
+
+
+@pytest.fixture
+def bundles(tmp_path):
+    made = {}
+    for name in ("url", "env"):
+        made[name] = tmp_path / f"{name}-ca.pem"
+        made[name].write_text("-----BEGIN CERTIFICATE-----\n")
+    return made
+
+
+@pytest.mark.parametrize("weaker", ["DISABLED", "PREFERRED", "REQUIRED"])
+def test_the_environment_never_lowers_the_urls_tls(bundles, weaker):
+    from loader.mysql.options import ConnectionFlags, resolve
+
+    url = f"mysql://u@h/db?ssl_mode=VERIFY_IDENTITY&ssl_ca={bundles['url']}"
+    env = {"FUNDSYNC_DB_SSL_MODE": weaker, "FUNDSYNC_DB_SSL_CA": str(bundles["env"])}
+    for config in (DbConfig.from_env(url, env), resolve(ConnectionFlags(url=url), env)):
+        assert (config.ssl_mode, config.ssl_ca) == ("VERIFY_IDENTITY", str(bundles["url"]))
+
+
+def test_required_in_the_url_is_never_plain_text_whatever_the_environment():
+    from loader.mysql.options import ConnectionFlags, resolve
+
+    url = "mysql://u@h/db?ssl_mode=REQUIRED"
+    env = {"FUNDSYNC_DB_SSL_MODE": "DISABLED"}
+    assert DbConfig.from_env(url, env).ssl_mode == "REQUIRED"
+    assert resolve(ConnectionFlags(url=url), env).ssl_mode == "REQUIRED"
+    assert resolve(ConnectionFlags(url="mysql://u@h/db?ssl_mode=DISABLED"), {
+        "FUNDSYNC_DB_SSL_MODE": "REQUIRED"
+    }).ssl_mode == "REQUIRED"  # fmt: skip
+
+
+def test_the_environment_raises_a_requirement_and_fills_a_missing_bundle(bundles):
+    env = {"FUNDSYNC_DB_SSL_MODE": "verify_ca", "FUNDSYNC_DB_SSL_CA": str(bundles["env"])}
+    config = DbConfig.from_env("mysql://u@h/db", env)
+    assert (config.ssl_mode, config.ssl_ca) == ("VERIFY_CA", str(bundles["env"]))
+
+
+def test_an_option_files_requirement_holds_against_the_environment(tmp_path):
+    from loader.mysql.options import ConnectionFlags, resolve
+
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text("[client]\nhost=h\nssl-mode=REQUIRED\n")
+    flags = ConnectionFlags(defaults_file=str(cnf))
+    assert resolve(flags, {"FUNDSYNC_DB_SSL_MODE": "DISABLED"}).ssl_mode == "REQUIRED"
+
+
+def _plain_greeting() -> bytes:
+    """A MySQL 8 server's greeting (protocol 10) that does not offer TLS."""
+    caps = 0xF7FF & ~0x0800  # CLIENT_SSL cleared
+    body = (
+        b"\x0a8.0.36\x00" + (7).to_bytes(4, "little") + b"abcdefgh\x00"
+        + (caps & 0xFFFF).to_bytes(2, "little") + b"\xff" + (2).to_bytes(2, "little")
+        + (0x81BF).to_bytes(2, "little") + b"\x15" + b"\x00" * 10 + b"ijklmnopqrst\x00"
+        + b"mysql_native_password\x00"
+    )  # fmt: skip
+    return len(body).to_bytes(3, "little") + b"\x00" + body
+
+
+def test_required_refuses_a_plain_server_before_sending_the_user_or_password():
+    import socket
+    import threading
+
+    from loader.errors import DatabaseError
+    from loader.mysql.connection import connect
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve():
+        listener.settimeout(5)
+        for _ in range(2):
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            with peer:
+                peer.sendall(_plain_greeting())
+                peer.settimeout(1)
+                try:
+                    while chunk := peer.recv(4096):
+                        received.append(chunk)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    config = DbConfig.from_url(f"mysql://etl-user:Hunter2x@127.0.0.1:{port}/db?ssl_mode=REQUIRED")
+    with pytest.raises(DatabaseError, match="offers no TLS"):
+        connect(config)
+    listener.close()
+    thread.join(3)
+    sent = b"".join(received)
+    assert b"etl-user" not in sent and b"Hunter2x" not in sent

@@ -520,7 +520,7 @@ def test_tls_can_be_required_verified_and_refused(tmp_path):
 
     certs = _certificates(tmp_path, "localhost")
     with ThrowawayServer() as plain:  # no TLS at all
-        with pytest.raises(DatabaseError, match="did not encrypt"):
+        with pytest.raises(DatabaseError, match="offers no TLS"):
             connect(DbConfig.from_url(_tcp_url(plain, ssl_mode="REQUIRED")))
         connect(DbConfig.from_url(_tcp_url(plain))).close()  # PREFERRED: plain is allowed
     options = (

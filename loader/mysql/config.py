@@ -24,6 +24,18 @@ from loader.settings import DB_ENV
 DEFAULT_TIME_ZONE = "+07:00"  # Asia/Bangkok, no DST
 _TRUE = {"1", "true", "yes", "on"}
 SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+"""Weakest first: a TLS requirement asked anywhere is never lowered (:func:`strongest`)."""
+
+
+def strongest(*modes: str | None) -> str:
+    """The strongest of the TLS modes given (unknown names are left to the config check)."""
+    given = [m.upper() for m in modes if m]
+    known = [m for m in given if m in SSL_MODES]
+    if len(known) != len(given):
+        return next(m for m in given if m not in SSL_MODES)
+    return max(known, key=SSL_MODES.index) if known else "PREFERRED"
+
+
 STAGING_TABLES = ("temporary", "regular")
 TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout", "lock_wait_timeout")
 PERCENT_ENCODE = (
@@ -124,15 +136,18 @@ class DbConfig:
         return config.with_environment(env)
 
     def with_environment(self, env: Mapping[str, str]) -> DbConfig:
-        """The timeouts, the TLS mode and a password the environment sets (FUNDSYNC_DB_*)."""
+        """The timeouts, the TLS settings and a password the environment sets (FUNDSYNC_DB_*).
+
+        The environment is below a URL or a flag: its CA bundle applies only when they named
+        none, and its TLS mode can only raise the requirement, never lower it."""
         changes: dict[str, Any] = {
             name: _int(env[DB_ENV[name]], DB_ENV[name])
             for name in TIMEOUTS
             if env.get(DB_ENV[name])
         }
         if mode := env.get(DB_ENV["ssl_mode"]):
-            changes["ssl_mode"] = mode.upper()
-        if ca := env.get(DB_ENV["ssl_ca"]):
+            changes["ssl_mode"] = strongest(self.ssl_mode, mode)
+        if (ca := env.get(DB_ENV["ssl_ca"])) and not self.ssl_ca:
             changes["ssl_ca"] = ca
         staging = env.get(DB_ENV["staging_table"], "").strip().lower()
         if staging and self.staging_table == "temporary":  # a URL's regular wins

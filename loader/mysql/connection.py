@@ -8,6 +8,7 @@ timeout) are named here.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ def connect(config: DbConfig, staging_dir: Path | None = None) -> MySQLConnectio
     The pure-Python protocol is used: the C extension may not import next to
     Python's own OpenSSL, and the hot path is server-side anyway.
     """
+    if config.ssl_mode == "REQUIRED" and not config.unix_socket:
+        _refuse_plain_server(config)
     try:
         conn: Any = mysql.connector.connect(**_arguments(config, staging_dir))
         cur = conn.cursor()
@@ -121,6 +124,54 @@ def _arguments(config: DbConfig, staging_dir: Path | None) -> dict[str, Any]:
     if config.ssl_mode == "VERIFY_IDENTITY":
         args["ssl_verify_identity"] = True
     return args
+
+
+CLIENT_SSL = 0x0800
+"""The capability flag by which a server's greeting offers TLS."""
+
+
+def _refuse_plain_server(config: DbConfig) -> None:
+    """ssl_mode=REQUIRED: read the server's greeting (it speaks first) and refuse a server
+    that offers no TLS before the driver sends anything, credentials included. The driver
+    itself refuses early only when it verifies certificates (VERIFY_CA, VERIFY_IDENTITY);
+    :func:`_require_tls` checks the session again after the handshake."""
+    try:
+        with socket.create_connection(
+            (config.host, config.port), timeout=config.connect_timeout
+        ) as probe:
+            greeting = _read_packet(probe)
+    except OSError as error:
+        raise DatabaseError(
+            f"database error 2003: cannot connect to {config.address} ({error})", 2003
+        ) from None
+    if not greeting or greeting[0] != 10:
+        return  # not a greeting we read (an error packet, say): the driver will say why
+    end = greeting.index(0, 1) if 0 in greeting[1:] else len(greeting)
+    flags_at = end + 1 + 4 + 8 + 1  # version string NUL, connection id, scramble, filler
+    if len(greeting) < flags_at + 2:
+        return
+    if not int.from_bytes(greeting[flags_at : flags_at + 2], "little") & CLIENT_SSL:
+        raise DatabaseError(
+            f"database error 2026: ssl_mode=REQUIRED but {config.address} offers no TLS: not "
+            "connected, nothing sent (no credentials)",
+            2026,
+        )
+
+
+def _read_packet(sock: socket.socket) -> bytes:
+    """One packet of the client/server protocol: a 3-byte length, a sequence byte, the body."""
+    header = _read_exactly(sock, 4)
+    return _read_exactly(sock, int.from_bytes(header[:3], "little")) if len(header) == 4 else b""
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _require_tls(conn: Any, cur: Any, config: DbConfig) -> None:

@@ -5,13 +5,16 @@ option files, in that order of precedence.
    ``-p/--password`` (with no value: a prompt that does not echo), ``--password-file``;
 2. **the URL**: ``--db mysql://user@host:port/db?...``;
 3. **the environment**: ``FUNDSYNC_DB_URL``, ``FUNDSYNC_DB_SECRET_ARN``, the ``AURORA_*``
-   variables, ``FUNDSYNC_DB_PASSWORD``;
+   variables, ``FUNDSYNC_DB_PASSWORD``, ``FUNDSYNC_DB_SSL_CA``;
 4. **option files**: the ``[client]`` (then ``[fundsync]``) section of ``--defaults-file``,
    else of ``~/.my.cnf``, with the mysql client's own keys (``host``, ``port``, ``user``,
    ``password``, ``database``, ``socket``, ``ssl-ca``, ``ssl-cert``, ``ssl-key``,
    ``ssl-mode``, ``connect-timeout``).
 
 A field set by a higher source wins field by field; a password never needs a command line.
+The TLS mode is the exception: the strongest mode any source asks for applies
+(``FUNDSYNC_DB_SSL_MODE`` and the option file's ``ssl-mode`` included), so no source can
+lower a TLS requirement another asked for.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from loader.errors import ConfigError
-from loader.mysql.config import DbConfig, url_fields
+from loader.mysql.config import DbConfig, strongest, url_fields
 from loader.settings import DB_ENV
 
 OPTION_KEYS = {
@@ -64,7 +67,13 @@ def resolve(flags: ConnectionFlags, environ: Mapping[str, str] | None = None) ->
     command_line = _flag_fields(flags)
     url = url_fields(flags.url) if flags.url else {}
     higher = {**url, **command_line}
-    fields = {**option_file(flags.defaults_file), **_environment(env, higher), **higher}
+    options = option_file(flags.defaults_file)
+    environment = _environment(env, higher)
+    fields = {**options, **environment, **higher}
+    # TLS: the strongest mode asked by any source; nothing lowers a requirement
+    asked = [f.get("ssl_mode") for f in (options, environment, higher)]
+    if any(asked):
+        fields["ssl_mode"] = strongest(*asked)
     if not any(k in fields for k in ("host", "unix_socket")):
         raise ConfigError(
             "no database given: use -h HOST (with -u, -D, and the password from "
