@@ -14,12 +14,14 @@ message succeed.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from functools import cache
 from typing import Any
 
 from loader.errors import AwsError, ConfigError, SourceMissing
 
+NO_REGION = "no AWS region: give --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
 GONE = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound", "InvalidObjectState"}
 _lock = threading.Lock()
 
@@ -38,10 +40,13 @@ def client(service: str, region: str | None = None) -> Any:
     with _lock:  # boto3's default session is not thread-safe while it creates clients
         try:
             session = boto3.session.Session()
-            if not (region or session.region_name):  # unset or set empty: botocore would
+            # AWS_REGION as the other AWS SDKs (and Lambda) read it; botocore reads only
+            # AWS_DEFAULT_REGION and the profile
+            region = region or session.region_name or os.environ.get("AWS_REGION") or None
+            if not region:  # unset or set empty: botocore would
                 # build "https://sqs..amazonaws.com" and fail later with a puzzling message
-                raise ConfigError("no AWS region: give --region or set AWS_REGION")
-            return session.client(service, region_name=region or None, config=config)
+                raise ConfigError(NO_REGION)
+            return session.client(service, region_name=region, config=config)
         except ConfigError:
             raise
         except Exception as error:  # no region, an unknown profile: say what to set
@@ -82,7 +87,7 @@ def classify(error: BaseException, what: str) -> Exception:
             return SourceMissing(f"{what}: {code}: {message}")
         return AwsError(f"{what}: {code}: {message}", code)
     if isinstance(error, NoRegionError):
-        return ConfigError("no AWS region: give --region or set AWS_REGION")
+        return ConfigError(NO_REGION)
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return ConfigError(
             "no AWS credentials: give --profile, set AWS_PROFILE or AWS_ACCESS_KEY_ID and "

@@ -375,3 +375,31 @@ def _connection_id(conn) -> list[tuple]:
     cur.close()
     conn.commit()
     return rows
+
+
+def test_aws_region_alone_is_honoured_as_the_aws_sdks_do(handler, lake, db, monkeypatch):
+    """Only AWS_DEFAULT_REGION worked, while the error asked for AWS_REGION (issue 21.19)."""
+    from loader import aws
+
+    key = lake.put("2025-12-09/day.csv", csv_bytes("2025-12-09,S,T,C,1"))
+    lake.clear()
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    aws.client.cache_clear()
+    handler.module.reset()
+    assert handler(handler.event(s3_notification(S3Object(lake.bucket, key)))) == []
+    assert len(table(db)) == 1
+
+
+def test_no_region_at_all_is_a_retry_that_says_why(handler, lake, db, monkeypatch):
+    from loader import aws
+
+    key = lake.put("2025-12-09/day.csv", csv_bytes("2025-12-09,S,T,C,1"))
+    lake.clear()
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    aws.client.cache_clear()
+    handler.module.reset()
+    assert handler(handler.event(s3_notification(S3Object(lake.bucket, key)))) == ["m-0"]
+    [retried] = [r for r in handler.log_records() if r.get("message") == "message will be retried"]
+    assert "no AWS region" in json.dumps(retried)

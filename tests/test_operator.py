@@ -256,7 +256,7 @@ def test_aws_options_and_missing_region_or_credentials(aws_endpoint, db, tmp_pat
     assert run.returncode == 0, run.stdout + run.stderr
     region = fundsync("dlq", "inspect", "--dlq-url", "http://127.0.0.1:1/q", env=no_aws)
     assert region.returncode == 2 and region.stderr.strip() == (
-        "fundsync: no AWS region: give --region or set AWS_REGION"
+        "fundsync: no AWS region: give --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
     )
     no_keys = {**no_aws, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
                "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "HOME": str(tmp_path),

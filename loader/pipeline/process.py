@@ -237,7 +237,8 @@ class Pipeline:
             deadline.check(obj)
             session = self.session
             session.limit_read_time(deadline.seconds_left())
-        except Exception as error:  # not started: no time, stopping, no database configured
+            s3 = self.s3
+        except Exception as error:  # not started: no time, stopping, no database or region
             report = LoadReport.failed(unknown_identity(obj), error)
         else:
             with self.telemetry.object_span(obj.uri):
@@ -247,7 +248,7 @@ class Pipeline:
                     self.options,
                     force=force,
                     rejects=self.rejects,
-                    s3=self.s3,
+                    s3=s3,
                     span=self.telemetry.span,
                 )
         if report.rejects_error:
