@@ -47,6 +47,7 @@ ERRORS = {
     "ConfigError": "parse",
     "RuntimeError": "write",
     "DatabaseError": "merge",
+    "PrivilegeMissing": "merge",
     "SchemaError": "ledger",
     "MigrationError": "ledger",
     "StagingError": "merge",
