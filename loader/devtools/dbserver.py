@@ -47,10 +47,18 @@ def free_port() -> int:
 class ThrowawayServer:
     """``with ThrowawayServer() as server: server.url`` -- a fresh server, root without password."""
 
-    def __init__(self, startup_seconds: float = 60.0, options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        startup_seconds: float = 60.0,
+        options: tuple[str, ...] = (),
+        datadir_from: Path | None = None,
+    ) -> None:
         self.startup_seconds = startup_seconds
         self.options = options
         """More server options (``--ssl-cert=...``, say), after the defaults."""
+        self.datadir_from = datadir_from
+        """Start on a copy of this data directory (a benchmark's cached history) instead of an
+        empty one."""
         self.root: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -77,6 +85,12 @@ class ThrowawayServer:
         self.root = Path(tempfile.mkdtemp(prefix="fundsync-mariadb-"))
         datadir = self.root / "data"
         user = ["--user=root"] if os.geteuid() == 0 else []
+        if self.datadir_from is not None:
+            shutil.copytree(self.datadir_from, datadir, symlinks=True)
+            self.port = free_port()
+            self._server = server
+            self._launch()
+            return self
         subprocess.run(
             [
                 install,
@@ -124,6 +138,16 @@ class ThrowawayServer:
             stderr=subprocess.STDOUT,
         )
         self._wait_ready()
+
+    def save_datadir(self, target: Path) -> None:
+        """Shut down cleanly, copy the data directory to ``target`` (replacing it), start
+        again: a cache another run starts from (``datadir_from``)."""
+        assert self.root is not None
+        self._terminate()
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(self.root / "data", target, symlinks=True)
+        self._launch()
 
     def pause(self) -> None:
         """Shut the server down but keep its data, port and socket path: the database is 'down'."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -179,15 +180,21 @@ def write_export(path: str | Path, spec: ExportSpec) -> Path:
     return path
 
 
-def changed_copy(source: Path, target: Path, share: float = 0.01, seed: int = 1) -> Path:
+def changed_copy(
+    source: Path, target: Path, share: float = 0.01, seed: int = 1, fund_share: float = 1.0
+) -> Path:
     """A copy of an export with about ``share`` of its plain numbers changed (a correction file).
 
     The changed lines are picked at random (deterministically by ``seed``), so
     every col_code is corrected in about the same share. A change appends a
     digit: a value with 12 decimals then has 13, which DECIMAL(38,12) cannot
     hold exactly (the contract stores it as text; a loader that rounds is wrong).
+    ``fund_share``: only that share of the funds is restated (chosen by the fund's name),
+    ``share`` of the values of each: "a few funds restated" is 0.2 of the values of 0.02
+    of the funds.
     """
     rnd = random.Random(seed)
+    picked = int(fund_share * 10_000)
     with (
         open(source, encoding="utf-8", newline="") as src,
         open(target, "w", encoding="utf-8", newline="") as out,
@@ -195,6 +202,10 @@ def changed_copy(source: Path, target: Path, share: float = 0.01, seed: int = 1)
         for i, line in enumerate(src):
             body = line.rstrip("\r\n")
             head, _, value = body.rpartition(",")
+            fund = body.split(",", 2)[1] if picked < 10_000 else ""
+            if picked < 10_000 and zlib.crc32(fund.encode()) % 10_000 >= picked:
+                out.write(line)
+                continue
             if i and rnd.random() < share and value[-1:].isdigit():
                 line = f"{head},{value}9{line[len(body) :]}"
             out.write(line)
