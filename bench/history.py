@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for fundsync (FUNDSYNC_MODE=replace-days, say)")  # fmt: skip
     args = parser.parse_args()
-    inputs = make_inputs(HERE / "data", args.day_rows, args.days, args.seed)
+    inputs = make_inputs((HERE / "data").resolve(), args.day_rows, args.days, args.seed)
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "sizes": []}
     for number, size in enumerate(args.sizes):
         with open_history(HERE / "data", size, args.day_rows, args.seed, args.pool_share) as h:
