@@ -27,6 +27,7 @@ from loader import aws
 from loader.errors import (
     ConfigError,
     FileRejected,
+    LoaderError,
     RowError,
     SourceChanged,
     SourceKeyTooLong,
@@ -216,8 +217,12 @@ def fetched(
             yield copy
         return
     before = _fingerprint(path)
-    with watch.stage("hash"):
-        content_hash, size = hash_file(path)
+    known = _HASHED.pop(str(path), None)
+    if known is not None and known[0] == before:  # hashed ahead, unchanged since
+        content_hash, size = known[1], known[2]
+    else:
+        with watch.stage("hash"):
+            content_hash, size = hash_file(path)
     # The bytes hashed and the bytes parsed must be the same: a file written to or replaced
     # while it was read is not loaded, whatever its parse said (the next attempt reads it whole).
     try:
@@ -235,6 +240,28 @@ def _check_unchanged(source: LocalFile, path: Path, before: tuple[int, ...], siz
             f"{source.key}: the file changed while it was read (written to or replaced): "
             "nothing loaded; load it again once it is complete"
         )
+
+
+_HASHED: dict[str, tuple[tuple[int, ...], str, int]] = {}
+
+
+def hash_ahead(text: str) -> float | None:
+    """Hash a local file before the load asks for it (the command line does it while Polars
+    imports on another thread); the load then uses it if the file is unchanged since.
+    Returns the process's age when the first byte was read, or None (not a regular file)."""
+    path = Path(text)
+    if not path.is_file():
+        return None
+    before = _fingerprint(path)
+    from loader.timing import process_age
+
+    started = process_age()
+    try:
+        content_hash, size = hash_file(path)
+    except LoaderError:
+        return None
+    _HASHED[str(path)] = (before, content_hash, size)
+    return started
 
 
 def _fingerprint(path: Path) -> tuple[int, ...]:

@@ -57,3 +57,17 @@ class Stopwatch:
 
     def timings(self) -> Timings:
         return tuple(self._seconds.items())
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: /proc; elsewhere 0.0)."""
+    import os
+
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        with open("/proc/uptime", "rb") as uptime:
+            up = float(uptime.read().split()[0])
+        return max(0.0, up - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from loader.mysql import ledger
+from loader.mysql import ledger, lineage
 from loader.mysql.digest import digests_of_file_keys, stored_rows
 from loader.mysql.session import Session
 from loader.parse.result import KEY_COLUMNS
@@ -216,7 +216,7 @@ def _differences(
     later = changed.filter(pl.col("stored_source").is_not_null() & (pl.col("stored_source") != key))
     missing = changed.filter(pl.col("stored_source").is_null())
     assert base.load_id is not None
-    snapshots = ledger.later_snapshot_days(
+    snapshots = lineage.later_snapshot_days(
         session.connection(), missing["d_trade"].unique().to_list(), base.load_id
     )
     session.connection().rollback()
@@ -245,7 +245,7 @@ def _differences(
 
 def _attempts_note(session: Session, key: str) -> str:
     conn = session.connection()
-    attempts = ledger.attempts_of(conn, key)
+    attempts = lineage.attempts_of(conn, key)
     conn.rollback()
     if not attempts:
         return "the ledger has no attempt to load it"
@@ -267,4 +267,4 @@ def _exists(source: S3Object, version: str, s3: Any) -> bool:
 
 def sources_of_days(session: Session, first: date, last: date) -> list[tuple[str, str | None]]:
     """The source keys (and S3 buckets) whose loads touched these trade dates, latest first."""
-    return ledger.sources_of_days(session.connection(), first, last)
+    return lineage.sources_of_days(session.connection(), first, last)

@@ -99,7 +99,8 @@ def test_a_changed_value_changes_its_groups_digest_only(db, tmp_path):
     assert {row[1] for row in differ} == {"F2"}
 
 
-def test_a_correction_stages_only_the_groups_it_changes(db, tmp_path):
+@pytest.mark.parametrize("layout", ["surrogate-id"])  # the staged way (the diff needs the PK)
+def test_a_correction_stages_only_the_groups_it_changes(db, tmp_path, layout):
     rows = [f"2025-12-09,F{f},F{f}-A,C{c},{f}.{c}5" for f in range(50) for c in range(4)]
     first = tmp_path / "day.csv"
     first.write_bytes(csv_bytes(*rows))
@@ -123,7 +124,8 @@ def test_a_correction_stages_only_the_groups_it_changes(db, tmp_path):
     assert len(stored) == 201
 
 
-def test_a_group_with_rows_the_file_lacks_is_merged_not_skipped(db, tmp_path):
+@pytest.mark.parametrize("layout", ["surrogate-id"])  # the staged way (the diff needs the PK)
+def test_a_group_with_rows_the_file_lacks_is_merged_not_skipped(db, tmp_path, layout):
     first = tmp_path / "day.csv"
     first.write_bytes(csv_bytes("2025-12-09,F,F-A,C0,1", "2025-12-09,F,F-A,C1,2"))
     second = tmp_path / "part.csv"

@@ -41,6 +41,7 @@ def test_migrate_is_idempotent_and_recorded(db):
         (3, "ledger_days_and_abandoned"),
         (4, "verified_and_replace_days"),
         (5, "requests_and_days"),
+        (6, "prune"),
     ]
 
 
@@ -239,7 +240,7 @@ def test_a_fresh_day_loads_directly_and_an_existing_day_through_staging(db, tmp_
     with Session(db) as loader:
         fresh = load_file(loader, export(tmp_path, "a.csv", "2025-12-09,S,T,C,1"))
         again = load_file(loader, export(tmp_path, "b.csv", "2025-12-09,S,T,D,1"))
-    assert fresh.method == "load_data_local_direct" and again.method == "load_data_local"
+    assert fresh.method == "load_data_local_direct" and again.method == "diff"
 
 
 def test_read_api_returns_exact_decimals(db, tmp_path, monkeypatch):

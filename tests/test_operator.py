@@ -106,7 +106,9 @@ def test_history_lists_every_attempt_and_show_what_the_last_load_changed(db, tmp
     assert [a["status"] for a in history["attempts"]] == ["loaded", "skipped", "loaded"]
     show = json.loads(fundsync("show", str(path), "--json", "--db", url).stdout)
     assert (show["load"]["updated"], show["load"]["unchanged"]) == (4, 0)
-    assert show["days"] == [{"d_trade": "2025-12-08", "rows_in_file": 4, "rows_held": 10}]
+    assert show["days"] == [{"d_trade": "2025-12-08", "rows_in_file": 4, "rows_held": None}]
+    held = json.loads(fundsync("show", str(path), "--held", "--json", "--db", url).stdout)
+    assert held["days"] == [{"d_trade": "2025-12-08", "rows_in_file": 4, "rows_held": 10}]
     missing = fundsync("show", "never.csv", "--db", url)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
 
@@ -366,7 +368,7 @@ def test_quiet_verbose_and_one_json_document(db, tmp_path):
     quiet = fundsync("load", "-q", str(path), "--db", url)
     assert quiet.returncode == 0 and quiet.stdout == ""
     verbose = fundsync("load", "-v", "--force", str(path), "--db", url)
-    assert "stage seconds: hash" in verbose.stdout
+    assert "stage seconds: start" in verbose.stdout
     folder = tmp_path / "f"
     folder.mkdir()
     day_file(folder, date(2025, 12, 9), 3)

@@ -218,13 +218,12 @@ def test_a_concurrent_write_during_replace_days_is_a_conflict_retried(db, tmp_pa
     """Another writer's row appearing in a fund the file lacks, between the count and the
     delete, is a conflict: rolled back and retried (it was a "count mismatch", a broken
     invariant; issue 21.15). The retry counts the row and deletes it with its fund."""
-    import loader.mysql.snapshot as snapshot
+    import loader.mysql.write as write
     from loader.mysql.connection import connect
 
-    real, writes = snapshot._held, []
+    real, writes = write.delete_lacking, []
 
-    def held_then_another_writer(*args, **kwargs):
-        found = real(*args, **kwargs)
+    def another_writer_then_delete(*args, **kwargs):
         if not writes:
             other = connect(db)
             other.cursor().execute(
@@ -234,11 +233,11 @@ def test_a_concurrent_write_during_replace_days_is_a_conflict_retried(db, tmp_pa
             other.commit()
             other.close()
             writes.append(1)
-        return found
+        return real(*args, **kwargs)
 
     with Session(db) as session:
         load_file(session, export(tmp_path, "d9.csv", day("2025-12-09")))
-        monkeypatch.setattr(snapshot, "_held", held_then_another_writer)
+        monkeypatch.setattr(write, "delete_lacking", another_writer_then_delete)
         fewer = export(tmp_path, "fewer.csv", day("2025-12-09", range(48)))
         report = load_file(session, fewer, **REPLACE)
     assert (report.status, report.retries) == ("loaded", 1), report.failure

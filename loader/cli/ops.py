@@ -58,6 +58,12 @@ def register(commands: Any) -> None:
 
     show = command(commands, "show", help="what the last load of one source changed")
     show.add_argument(
+        "--held",
+        action="store_true",
+        help="also count, per trade date, the rows still as it wrote them (reads its days of "
+        "fund_data: seconds on a large table)",
+    )
+    show.add_argument(
         "source",
         metavar="SOURCE",
         help="a path (relative or absolute), an S3 object key or s3://bucket/key",
@@ -121,6 +127,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def _status_document(state: Status) -> dict[str, Any]:
     return {
+        "held": {"oldest": state.held.oldest, "newest": state.held.newest, "rows": state.held.rows},
         "since": state.since,
         "recent": [a.to_dict() for a in state.recent],
         "problems": [a.to_dict() for a in state.problems],
@@ -151,6 +158,9 @@ def _print_status(state: Status, args: argparse.Namespace) -> None:
         print("  they block nothing; the next load of each source marks it abandoned, or run")
         print("  fundsync status --mark-abandoned")
     flagged = state.flagged
+    held = state.held
+    if not args.quiet and held.oldest is not None:
+        print(f"\nfund_data holds {held.rows:,} rows, trade dates {held.oldest} to {held.newest}")
     if not args.quiet or flagged:
         print(
             f"\nrows per trade date from {state.since} ({len(state.days)} day(s), "
@@ -217,7 +227,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     conn = connect(db_config(args))
     try:
-        change = last_change(conn, known_key(conn, args.source))
+        change = last_change(conn, known_key(conn, args.source), held=args.held)
     finally:
         conn.close()
     if change is None:
@@ -243,7 +253,8 @@ def run_show(args: argparse.Namespace) -> int:
     if a.digest:
         print(f"  verified before its commit: load digest {a.digest}")
     for d, n, held in change.days:
-        print(f"  {d}: {n:,} rows in the file, {held:,} still as it wrote them")
+        still = "" if held is None else f", {held:,} still as it wrote them"
+        print(f"  {d}: {n:,} rows in the file{still}")
     if not change.days:
         print("  (loaded before trade dates were recorded: fundsync query --source lists rows)")
     return EXIT_OK

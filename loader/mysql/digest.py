@@ -244,11 +244,12 @@ STORED_SCHEMA = {
 }
 
 
-def stored_rows(cur: Any, groups: pl.DataFrame) -> pl.DataFrame:
+def stored_rows(cur: Any, groups: pl.DataFrame, lock: bool = False) -> pl.DataFrame:
     """Every row fund_data holds in these (d_trade, stock) groups, values as printed (the
-    canonical text's numeric form) and the source that last changed each."""
+    canonical text's numeric form) and the source that last changed each (``lock``: with
+    shared locks, held to the commit)."""
     found: list[tuple[Any, ...]] = []
     for day, batch in funds_by_day(groups):
-        cur.execute(sql.stored_rows_of_groups(len(batch)), [day, *batch])
+        cur.execute(sql.stored_rows_of_groups(len(batch), lock), [day, *batch])
         found.extend(cur.fetchall())
     return pl.DataFrame(found, schema=STORED_SCHEMA, orient="row")

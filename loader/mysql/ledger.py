@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
@@ -96,58 +96,6 @@ def known_key(conn: MySQLConnectionAbstract, text: str) -> str:
     row = cur.fetchone()
     cur.close()
     return str(row[0]) if row else candidates[0]
-
-
-def sources_of_days(
-    conn: MySQLConnectionAbstract, first: date, last: date
-) -> list[tuple[str, str | None]]:
-    """The sources (key, and S3 bucket when known) whose successful loads touched trade
-    dates from ``first`` to ``last``, the most recently loaded first."""
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT l.source_key, MAX(l.source_bucket), MAX(l.id) FROM {LEDGER_TABLE} l "
-        "JOIN fund_data_load_days d ON d.load_id = l.id "
-        "WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' "
-        "GROUP BY l.source_key ORDER BY 3 DESC",
-        (first, last),
-    )
-    found = [
-        (str(key), None if bucket is None else str(bucket)) for key, bucket, _ in cur.fetchall()
-    ]
-    cur.close()
-    return found
-
-
-def later_snapshot_days(
-    conn: MySQLConnectionAbstract, days: Sequence[date], after: int
-) -> list[date]:
-    """The trade dates among ``days`` that a whole-day snapshot (replace-days) loaded after
-    ledger row ``after`` deleted rows of."""
-    if not days:
-        return []
-    marks = ", ".join(["%s"] * len(days))
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
-        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
-        "AND l.deleted > 0 AND l.id > %s",
-        (*days, after),
-    )
-    found = [d for (d,) in cur.fetchall()]
-    cur.close()
-    return found
-
-
-def attempts_of(conn: MySQLConnectionAbstract, key: str) -> list[tuple[str, str | None]]:
-    """(status, error) of every attempt to load this source, oldest first."""
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT status, error FROM {LEDGER_TABLE} WHERE source_key_hash = %s ORDER BY id",
-        (key_hash(key),),
-    )
-    found = [(str(status), error) for status, error in cur.fetchall()]
-    cur.close()
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +231,7 @@ def finish(
         "duration_ms = TIMESTAMPDIFF(MICROSECOND, started_at, NOW(6)) DIV 1000 WHERE id = %s",
         (report["status"], *(report[f] for f in fields), cut_error(error), ledger_id),
     )
-    _record_days(cur, ledger_id, days)
+    record_days(cur, ledger_id, days)
     cur.close()
 
 
@@ -293,8 +241,10 @@ def record(
     report: dict[str, Any],
     error: str | None,
     seconds: float,
+    commit: bool = True,
 ) -> int:
-    """Record a finished attempt in one row (skipped, or failed before its merge); commits."""
+    """Record a finished attempt in one row (skipped, or failed before its merge; a prune);
+    commits unless told not to (a prune commits it with its deletion)."""
     fields = _outcome_fields(report)
     columns = "".join(f", {f}" for f in fields)
     marks = "".join(", %s" for _ in fields)
@@ -314,11 +264,12 @@ def record(
     )
     ledger_id = int(cur.lastrowid or 0)
     cur.close()
-    conn.commit()
+    if commit:
+        conn.commit()
     return ledger_id
 
 
-def _record_days(cur: Any, ledger_id: int, days: Sequence[Day]) -> None:
+def record_days(cur: Any, ledger_id: int, days: Sequence[Day]) -> None:
     for start in range(0, len(days), 500):
         batch = days[start : start + 500]
         rows = ", ".join(["(%s, %s, %s)"] * len(batch))
@@ -326,48 +277,6 @@ def _record_days(cur: Any, ledger_id: int, days: Sequence[Day]) -> None:
         cur.execute(
             f"INSERT INTO {DAYS_TABLE} (load_id, d_trade, rows_in_file) VALUES {rows}", values
         )
-
-
-def newer_sources(
-    conn: MySQLConnectionAbstract, days: Sequence[date], modified: datetime, key: str
-) -> list[str]:
-    """Other sources loaded for any of these trade dates whose content was written after
-    ``modified``: the rows they wrote are not this file's to overwrite."""
-    if not days:
-        return []
-    marks = ", ".join(["%s"] * len(days))
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT DISTINCT l.source_key FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
-        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
-        "AND l.source_modified > %s AND l.source_key_hash <> %s",
-        (*days, modified, key_hash(key)),
-    )
-    keys = [str(k) for (k,) in cur.fetchall()]
-    cur.close()
-    return keys
-
-
-def newer_snapshot_days(
-    conn: MySQLConnectionAbstract, days: Sequence[date], modified: datetime, key: str
-) -> list[date]:
-    """The trade dates among ``days`` of which another source whose content was written
-    after ``modified`` loaded a whole-day snapshot (replace-days): this older file can only
-    lose to it, its rows of those dates included (the snapshot deleted what it lacked)."""
-    if not days:
-        return []
-    marks = ", ".join(["%s"] * len(days))
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
-        f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
-        "AND (l.mode = 'replace-days' OR (l.mode IS NULL AND l.deleted IS NOT NULL)) "
-        "AND l.source_modified > %s AND l.source_key_hash <> %s ORDER BY 1",
-        (*days, modified, key_hash(key)),
-    )
-    found = [d for (d,) in cur.fetchall()]
-    cur.close()
-    return found
 
 
 def cut_error(error: str | None) -> str | None:

@@ -38,7 +38,13 @@ from loader.mysql import days, ledger
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
 from loader.mysql.digest import verify_load
 from loader.mysql.session import Session
-from loader.mysql.write import begin, merge_direct, merge_staged_rows, without_snapshot_days
+from loader.mysql.write import (
+    begin,
+    merge_by_diff,
+    merge_direct,
+    merge_staged_rows,
+    without_snapshot_days,
+)
 from loader.outcome import Status, outcome_of
 from loader.prepare.prepared import PreparedFile
 from loader.report import LoadReport, MergeCounts
@@ -192,6 +198,8 @@ def _merge_once(
         begin(conn, cur, prepared)
         work, lost = without_snapshot_days(session, prepared, watch)
         written = merge_direct(session, cur, work, watch, stage)
+        if written is None:
+            written = merge_by_diff(session, cur, work, watch)
         if written is None:
             written = merge_staged_rows(session, cur, work, watch, stage)
         merged, proof = written.merged, written.proof

@@ -38,6 +38,9 @@ class Session:
         self.max_packet = 4 << 20
         self._read_limit = config.read_timeout
         self._has_stage = False
+        self.composite_key = False
+        """Rows may be replaced in place: fund_data's primary key is the composite key and it
+        has no trigger (checked before every merge)."""
 
     def connection(self) -> MySQLConnectionAbstract:
         """The live connection (made again if it was lost)."""
@@ -124,7 +127,7 @@ class Session:
     def check_target(self) -> None:
         """Check fund_data before a merge relies on it: every time, since another session may
         have changed it while this connection was kept (a warm Lambda, a worker)."""
-        check_target(self.connection())
+        self.composite_key = check_target(self.connection())
 
     def limit_read_time(self, seconds: float | None) -> None:
         """Wait at most this long for any answer of the server (the rest of an invocation);

@@ -122,25 +122,62 @@ def _guard(
 ) -> None:
     """Refuse a day that would lose more than ``max_share`` of the rows it held before the
     load (its rows now, less those this load inserted)."""
+    per_day = groups.group_by("d_trade").agg(pl.col("held").sum(), pl.col("extra").sum())
+    days = {
+        d: (int(held) - inserted.get(d, 0), int(extra))
+        for d, held, extra in per_day.select("d_trade", "held", "extra").iter_rows()
+    }
+    _guard_days(key, days, max_share)
+
+
+def delete_lacking(
+    cur: Any,
+    key: str,
+    rows: pl.DataFrame,
+    lacking: pl.DataFrame,
+    held: Mapping[date, int],
+    max_share: float | None,
+) -> dict[date, int]:
+    """replace-days after the diff (:mod:`loader.mysql.diff`): delete ``lacking`` (the keys
+    of the file's dates that fund_data held and the file lacks, read with shared locks);
+    ``held``: the rows each date held before the load (the guard's denominator). Whole funds
+    the file lacks go by fund, the rest by key, in statements of bounded size."""
+    extra = dict(lacking.group_by("d_trade").len().iter_rows())
+    _guard_days(key, {d: (held.get(d, 0), n) for d, n in extra.items()}, max_share)
+    file_funds = keys_frame(rows).select(_GROUP).unique()
+    gone = lacking.select(_GROUP).unique().join(file_funds, on=_GROUP, how="anti")
+    deleted: Counter[date] = Counter()
+    for day, batch in funds_by_day(gone.sort(_GROUP)):
+        cur.execute(sql.delete_groups(len(batch)), [day, *batch])
+        deleted[day] += int(cur.rowcount)
+    partial = lacking.join(gone, on=_GROUP, how="anti")
+    for (day, stock), group in partial.group_by(_GROUP, maintain_order=True):
+        pairs = list(group.select("ticker", "col_code").iter_rows())
+        for run in sql.by_bytes(pairs):
+            values = [v for pair in run for v in pair]
+            cur.execute(sql.delete_keys(len(run)), [day, stock, *values])
+            deleted[day] += int(cur.rowcount)
+    for day, count in extra.items():
+        if deleted[day] != count:
+            raise ConcurrentWrite(
+                f"{key}: another writer changed trade date {day} during the load (replace-days "
+                f"deleted {deleted[day]} rows where the read said {count}): rolled back"
+            )
+    return dict(deleted)
+
+
+def _guard_days(key: str, days: Mapping[date, tuple[int, int]], max_share: float | None) -> None:
+    """Refuse when a date would lose more than ``max_share`` of the rows it held before."""
     if max_share is None:
         return
-    days = (
-        groups.group_by("d_trade")
-        .agg(pl.col("held").sum(), pl.col("extra").sum())
-        .with_columns(
-            before=pl.col("held")
-            - pl.col("d_trade").replace_strict(dict(inserted), default=0, return_dtype=pl.Int64)
-        )
-        .filter(pl.col("extra") > max_share * pl.col("before"))
-        .sort("d_trade")
-    )
-    if days.is_empty():
+    over = sorted((d, h, e) for d, (h, e) in days.items() if e > max_share * h)
+    if not over:
         return
     parts = [
-        f"{d} would lose {extra:,} of the {before:,} rows it held ({extra / before:.1%})"
-        if before
-        else f"{d} would lose {extra:,} rows"
-        for d, before, extra in days.select("d_trade", "before", "extra").iter_rows()
+        f"{d} would lose {e:,} of the {h:,} rows it held ({e / h:.1%})"
+        if h
+        else f"{d} would lose {e:,} rows"
+        for d, h, e in over
     ]
     raise MassDeleteRefused(
         f"{key}: replace-days refused, nothing written: {'; '.join(parts)}; the limit is "

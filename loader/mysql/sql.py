@@ -168,6 +168,11 @@ SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME IN (%s, %s, %s)
 """
 
+TRIGGERS = """
+SELECT COUNT(*) FROM information_schema.TRIGGERS
+WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s
+"""
+
 SELECT_COLUMNS = (
     "d_trade, stock, ticker, col_code, value_numeric, value_text, s3_source_key, synced_at"
 )
@@ -248,13 +253,46 @@ def group_digests(stocks: int | None, lock: bool = True) -> str:
     )
 
 
-def stored_rows_of_groups(stocks: int) -> str:
+def stored_rows_of_groups(stocks: int, lock: bool = False) -> str:
     """The rows of ``stocks`` funds on one trade date, the decimal as text (parameters: the
-    date, then the funds)."""
+    date, then the funds); ``lock``: with shared locks."""
     marks = ", ".join(["%s"] * stocks)
     return (
         "SELECT d_trade, stock, ticker, col_code, CAST(value_numeric AS CHAR), value_text, "
         f"s3_source_key FROM {TARGET_TABLE} WHERE d_trade = %s AND stock IN ({marks})"
+        + (" LOCK IN SHARE MODE" if lock else "")
+    )
+
+
+_HELD_ROW = (
+    "CONCAT(ticker, 0x00, col_code, 0x00, "
+    "IFNULL(value_numeric, IFNULL(CONCAT('=', value_text), '')))"
+)
+
+
+def held_values(stocks: int | None) -> str:
+    """Per (d_trade, stock) of one trade date: the row count, every row's key and canonical
+    value joined by NUL (:mod:`loader.mysql.diff`), and that text's length (a group longer
+    than GROUP_CONCAT can return is read row by row). ``stocks``: that many funds
+    (parameters: the date, then the funds), or None for every fund of the date. Shared
+    locks on every row read, held to the commit."""
+    funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
+    return (
+        f"SELECT d_trade, stock, COUNT(*), GROUP_CONCAT({_HELD_ROW} SEPARATOR 0x00), "
+        f"SUM(LENGTH({_HELD_ROW})) + COUNT(*) - 1 FROM {TARGET_TABLE} "
+        f"WHERE d_trade = %s{funds} GROUP BY d_trade, stock LOCK IN SHARE MODE"
+    )
+
+
+def load_data_replacing_target() -> str:
+    """The rows of a file that are new or changed, straight into fund_data: a key it holds
+    has its row replaced (InnoDB updates it in place: fund_data has no other unique key, no
+    foreign key, no trigger), a new key is inserted; lineage set as the merge sets it."""
+    columns = ", ".join(DATA_COLUMNS)
+    return (
+        f"LOAD DATA LOCAL INFILE %s REPLACE INTO TABLE {TARGET_TABLE} CHARACTER SET utf8mb4 "
+        f"{LOAD_DATA_FORMAT} ({columns}) "
+        "SET s3_source_key = @fundsync_source, synced_at = @fundsync_synced_at"
     )
 
 
@@ -333,3 +371,7 @@ def by_bytes(
         used += size
     if start < len(items):
         yield items[start:]
+
+
+PRUNE_BATCH = f"DELETE FROM {TARGET_TABLE} WHERE d_trade = %s LIMIT %s"
+"""A batch of one trade date's rows, for ``fundsync prune`` (the date's rows are all going)."""

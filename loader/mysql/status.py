@@ -14,7 +14,8 @@ from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.mysql import ledger
+from loader.mysql import ledger, sql
+from loader.mysql.days import rows_by_day
 from loader.sources import key_hash
 
 PROBLEM_DAYS = 7
@@ -79,12 +80,23 @@ class Day:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """What fund_data holds in all, from the day counts (no scan): the oldest and the newest
+    trade date, and the rows."""
+
+    oldest: date | None = None
+    newest: date | None = None
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     since: date
     recent: list[Attempt]
     problems: list[Attempt]
     stuck: list[Attempt]
     days: list[Day] = field(default_factory=list)
+    held: Held = field(default_factory=Held)
 
     @property
     def flagged(self) -> list[Day]:
@@ -115,15 +127,19 @@ def status(
 ) -> Status:
     """The state of the loads: recent attempts, problems, stuck attempts, rows per trade date.
 
-    With ``since``: the loads started since that day, the trade dates from it. Without: the
-    last ``limit`` loads, the problems of the last seven days, and the 31 days up to the
-    latest trade date fund_data holds.
+    Rows per trade date come from ``fund_data_days`` (kept exact by every load): instant at
+    any size, fund_data itself is never counted. With ``since``: the loads started since that
+    day, the trade dates from it. Without: the last ``limit`` loads, the problems of the last
+    seven days, and the 31 days up to the latest trade date fund_data holds.
     """
     cur: Any = conn.cursor()
     where, params = _prefix(prefix)
+    cur.execute(
+        f"SELECT MIN(d_trade), MAX(d_trade), SUM(row_count), NOW() FROM {sql.DAYS_TABLE} "
+        "WHERE row_count > 0"
+    )
+    oldest, latest, total, now = cur.fetchone()
     if since is None:
-        cur.execute("SELECT MAX(d_trade), NOW() FROM fund_data")
-        latest, now = cur.fetchone()
         days_from = (latest or now.date()) - timedelta(days=30)
         recent = _attempts(cur, f"TRUE{where}", params, limit)
         moment = now - timedelta(days=PROBLEM_DAYS)
@@ -136,15 +152,11 @@ def status(
     stuck = [a for a in loading if not ledger.lock_held(conn, a.id)]
     stuck_ids = {a.id for a in stuck}
     recent = [_mark(a, stuck_ids) for a in recent]
-    cur.execute(
-        "SELECT d_trade, COUNT(*) FROM fund_data WHERE d_trade >= %s GROUP BY d_trade "
-        "ORDER BY d_trade",
-        (days_from,),
-    )
-    days = flag_days([(d, int(n)) for d, n in cur.fetchall()])
+    days = flag_days([(d, n) for d, n in rows_by_day(cur, days_from) if n > 0])
     cur.close()
     conn.commit()
-    return Status(days_from, recent, problems, [_mark(a, stuck_ids) for a in stuck], days)
+    held = Held(oldest, latest, int(total or 0))
+    return Status(days_from, recent, problems, [_mark(a, stuck_ids) for a in stuck], days, held)
 
 
 def _mark(attempt: Attempt, stuck: set[int]) -> Attempt:
@@ -198,15 +210,17 @@ def history(conn: MySQLConnectionAbstract, source: str, limit: int = 1000) -> li
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a source's last load changed: its ledger row and, per trade date, the rows of the
-    file and the rows fund_data still holds as that source wrote them."""
+    file and (when asked) the rows fund_data still holds as that source wrote them."""
 
     attempt: Attempt
-    days: list[tuple[date, int, int]]
-    """(trade date, rows in the file, rows whose lineage is still this source)."""
+    days: list[tuple[date, int, int | None]]
+    """(trade date, rows in the file, rows whose lineage is still this source or None)."""
 
 
-def last_change(conn: MySQLConnectionAbstract, source: str) -> Change | None:
-    """The latest successful load of a source and what it changed; None if it never loaded."""
+def last_change(conn: MySQLConnectionAbstract, source: str, held: bool = False) -> Change | None:
+    """The latest successful load of a source and what it changed; None if it never loaded.
+    ``held``: also count, per trade date, the rows still as it wrote them (reads each of its
+    days of fund_data: seconds on a large table; the rest reads only the ledger)."""
     cur: Any = conn.cursor()
     loaded = _attempts(cur, "source_key_hash = %s AND status = 'loaded'", (key_hash(source),), 1)
     if not loaded:
@@ -214,13 +228,17 @@ def last_change(conn: MySQLConnectionAbstract, source: str) -> Change | None:
         conn.commit()
         return None
     attempt = loaded[0]
-    cur.execute(
-        f"SELECT d.d_trade, d.rows_in_file, (SELECT COUNT(*) FROM fund_data f WHERE "
-        f"f.d_trade = d.d_trade AND f.s3_source_key = %s) FROM {ledger.DAYS_TABLE} d "
-        "WHERE d.load_id = %s ORDER BY d.d_trade",
-        (source, attempt.id),
+    still = (
+        "(SELECT COUNT(*) FROM fund_data f WHERE f.d_trade = d.d_trade AND f.s3_source_key = %s)"
+        if held
+        else "NULL"
     )
-    days = [(d, int(n), int(held)) for d, n, held in cur.fetchall()]
+    cur.execute(
+        f"SELECT d.d_trade, d.rows_in_file, {still} FROM {ledger.DAYS_TABLE} d "
+        "WHERE d.load_id = %s ORDER BY d.d_trade",
+        (source, attempt.id) if held else (attempt.id,),
+    )
+    days = [(d, int(n), None if k is None else int(k)) for d, n, k in cur.fetchall()]
     cur.close()
     conn.commit()
     return Change(attempt, days)

@@ -15,13 +15,16 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+import mysql.connector
 import polars as pl
 
-from loader.errors import ConcurrentWrite
-from loader.mysql import days, ledger, sql
-from loader.mysql.digest import Narrowed, unchanged_groups
+from loader.errors import ConcurrentWrite, StagingError
+from loader.mysql import days, lineage, sql
+from loader.mysql.connection import LOCAL_INFILE_REFUSED
+from loader.mysql.diff import diff_file
+from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
 from loader.mysql.session import Session
-from loader.mysql.snapshot import delete_missing
+from loader.mysql.snapshot import delete_lacking, delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
 from loader.prepare.digest import typed
 from loader.prepare.prepared import PreparedFile
@@ -68,7 +71,7 @@ def without_snapshot_days(
     if modified is None or not prepared.newer_wins or prepared.staging is None:
         return prepared, 0
     conn = session.connection()
-    lost = ledger.newer_snapshot_days(conn, prepared.days, modified, prepared.key)
+    lost = lineage.newer_snapshot_days(conn, prepared.days, modified, prepared.key)
     if not lost:
         return prepared, 0
     with watch.stage("superseded"):
@@ -109,6 +112,72 @@ def merge_direct(
     cur.execute(sql.truncate_stage(stage))
     begin(conn, cur, prepared)
     return None
+
+
+def merge_by_diff(
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+) -> Written | None:
+    """The file against what fund_data holds, row by row (:mod:`loader.mysql.diff`); only the
+    new and changed rows written, straight into fund_data with ``LOAD DATA ... REPLACE``.
+    For fund_data with the composite primary key, when no newer file of the same dates is
+    to be respected; None when it does not apply (the staged way then)."""
+    staging = prepared.staging
+    assert staging is not None
+    if not session.composite_key or _newer_exist(session, prepared):
+        return None
+    rows = typed(staging.frame())
+    whole = prepared.replace_days or _most_funds(rows)
+    with watch.stage("diff"):
+        found = diff_file(cur, rows, whole)
+    inserted = sum(found.inserted.values())
+    if found.write.height:
+        with watch.stage("merge", trace="load_replace"):
+            written = StagingStream(found.write)
+            with written.open(session.staging) as path:
+                try:
+                    cur.execute(sql.load_data_replacing_target(), (str(path),))
+                except mysql.connector.Error as error:
+                    if error.errno in LOCAL_INFILE_REFUSED:
+                        return None  # nothing written: the staged way inserts in batches
+                    raise
+        affected, warnings = int(cur.rowcount), int(cur.warning_count)
+        if warnings:
+            raise StagingError(
+                f"LOAD DATA REPLACE of {found.write.height} rows: {warnings} warning(s)"
+            )
+        if affected != inserted + 2 * found.updated:
+            raise ConcurrentWrite(
+                f"{prepared.key}: another writer changed keys of the file's trade dates during "
+                f"the load ({inserted} new and {found.updated} changed keys read, the server "
+                f"affected {affected} rows): rolled back"
+            )
+    deleted = None
+    if prepared.replace_days:
+        with watch.stage("delete"):
+            deleted = delete_lacking(
+                cur, prepared.key, rows, found.lacking, found.held, prepared.max_delete_share
+            )
+    merged = Merged(
+        MergeCounts(inserted, found.updated, found.unchanged),
+        "diff",
+        unstaged=found.unchanged,
+        deleted=None if deleted is None else sum(deleted.values()),
+    )
+    return Written(merged, found.inserted, deleted or {}, Proof(proven=found.proven))
+
+
+def _newer_exist(session: Session, prepared: PreparedFile) -> bool:
+    modified = prepared.identity.modified
+    if modified is None or not prepared.newer_wins:
+        return False
+    return bool(lineage.newer_sources(session.connection(), prepared.days, modified, prepared.key))
+
+
+def _most_funds(rows: pl.DataFrame) -> bool:
+    """Whether the file holds so many funds of each of its dates that reading whole dates
+    is cheaper than naming the funds (the digest pre-pass's rule)."""
+    funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
+    return bool(funds.height) and int(funds["funds"].min()) >= WHOLE_DAY_FUNDS  # type: ignore[arg-type]
 
 
 def merge_staged_rows(
@@ -186,7 +255,7 @@ def replace_days(
     if (
         modified is not None
         and prepared.newer_wins
-        and ledger.newer_sources(conn, prepared.days, modified, prepared.key)
+        and lineage.newer_sources(conn, prepared.days, modified, prepared.key)
     ):
         return {}
     with watch.stage("delete"):
@@ -211,7 +280,7 @@ def drop_superseded(
     modified = prepared.identity.modified
     if modified is None or not prepared.newer_wins:
         return 0, None
-    newer = ledger.newer_sources(session.connection(), prepared.days, modified, prepared.key)
+    newer = lineage.newer_sources(session.connection(), prepared.days, modified, prepared.key)
     if not newer:
         return 0, None
     with watch.stage("superseded"):

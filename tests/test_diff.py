@@ -1,0 +1,66 @@
+"""The diff (loader/mysql/diff.py): the file against fund_data row by row, with the values in
+the digests' canonical form, so that only new and changed rows are written; and what
+replace-days lacks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from loader.mysql.connection import connect
+from loader.mysql.diff import diff_file
+from loader.mysql.session import Session
+from tests.conftest import csv_bytes, load_file, parse, query, table
+
+pytestmark = pytest.mark.db
+DAY = [
+    "2025-12-09,F1,T1,NUM,1.5",
+    "2025-12-09,F1,T1,TEXT,Suspended",
+    "2025-12-09,F1,T1,NOVALUE,",
+    '2025-12-09,F1,T1,CTRL,"a\x01b"',
+    "2025-12-09,F2,T2,BIG,123456789012345678901234567",
+    "2025-12-09,F2,T2,SMALL,0.000000000001",
+    "2025-12-09,F3,T3,GONE,7",
+]
+
+
+def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(db, tmp_path):
+    path = tmp_path / "day.csv"
+    path.write_bytes(csv_bytes(*DAY))
+    with Session(db) as session:
+        assert load_file(session, path).status == "loaded"
+    file = csv_bytes(
+        "2025-12-09,F1,T1,NUM,1.50",  # the same decimal, written otherwise: unchanged
+        "2025-12-09,F1,T1,TEXT,suspended",  # case: changed
+        "2025-12-09,F1,T1,NOVALUE,null",  # NULL either way: unchanged
+        '2025-12-09,F1,T1,CTRL,"a\x01b"',  # unchanged
+        "2025-12-09,F2,T2,BIG,123456789012345678901234567",  # text, unchanged
+        "2025-12-09,F2,T2,SMALL,1E-12",  # the same number: unchanged
+        "2025-12-09,F2,T2,NEW,3",  # new
+    )
+    rows = parse(file).rows
+    conn = connect(db)
+    conn.start_transaction()
+    found = diff_file(conn.cursor(), rows, whole_days=True)
+    conn.rollback()
+    conn.close()
+    assert (found.updated, found.unchanged, found.inserted) == (1, 5, {date(2025, 12, 9): 1})
+    assert sorted(found.write["col_code"].cast(str).to_list()) == ["NEW", "TEXT"]
+    assert found.lacking.rows() == [(date(2025, 12, 9), "F3", "T3", "GONE")]
+    assert found.held == {date(2025, 12, 9): 7}
+    assert found.proven.is_empty()  # every fund of the file changed or lacks a key
+
+
+def test_a_correction_writes_only_what_changed_and_keeps_the_lineage_of_the_rest(db, tmp_path):
+    first = tmp_path / "day.csv"
+    first.write_bytes(csv_bytes(*DAY))
+    fix = tmp_path / "fix.csv"
+    fix.write_bytes(csv_bytes(*(line.replace(",1.5", ",2.5") for line in DAY)))
+    with Session(db) as session:
+        load_file(session, first)
+        report = load_file(session, fix)
+    assert (report.method, report.inserted, report.updated, report.unchanged) == ("diff", 0, 1, 6)
+    lineage = {r[3]: r[6] for r in table(db)}
+    assert lineage["NUM"] == str(fix) and lineage["TEXT"] == str(first)
+    assert query(db, "SELECT row_count FROM fund_data_days") == [(7,)]
