@@ -69,7 +69,10 @@ PEERS = ("rowwise", "awswrangler")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[5, 20, 50], help="M rows")
-    parser.add_argument("--day-rows", type=int, default=1_000_000)
+    parser.add_argument("--day-rows", type=int, default=1_000_000, help="rows of the day loaded")
+    parser.add_argument(
+        "--history-rows", type=int, default=1_000_000, help="rows of each day of history"
+    )
     parser.add_argument("--days", type=int, help="trade dates the day's rows spread over")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
@@ -85,7 +88,8 @@ def main() -> int:
     inputs = make_inputs((HERE / "data").resolve(), args.day_rows, args.days, args.seed)
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "sizes": []}
     for number, size in enumerate(args.sizes):
-        with open_history(HERE / "data", size, args.day_rows, args.seed, args.pool_share) as h:
+        data = (HERE / "data").resolve()
+        with open_history(data, size, args.history_rows, args.seed, args.pool_share) as h:
             server, admin = h
             if not record.get("machine"):
                 record["machine"] = machine(admin)

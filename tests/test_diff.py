@@ -42,7 +42,7 @@ def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(db, tmp_pat
     rows = parse(file).rows
     conn = connect(db)
     conn.start_transaction()
-    found = diff_file(conn.cursor(), rows, whole_days=True)
+    found = diff_file(conn, rows, whole_days=True, lacking=True)
     conn.rollback()
     conn.close()
     assert (found.updated, found.unchanged, found.inserted) == (1, 5, {date(2025, 12, 9): 1})

@@ -32,13 +32,6 @@ from loader.prepare.digest import typed
 
 KEYS = ["d_trade", "stock", "ticker", "col_code"]
 SEPARATOR = "\x00"
-_GROUPS = {
-    "d_trade": pl.Date,
-    "stock": pl.String,
-    "rows": pl.Int64,
-    "text": pl.String,
-    "text_bytes": pl.Int64,
-}
 
 
 @dataclass(frozen=True)
@@ -66,62 +59,130 @@ def canonical_value() -> pl.Expr:
     return pl.col("value_numeric").cast(pl.String).fill_null(text)
 
 
-def diff_file(cur: Any, rows: pl.DataFrame, whole_days: bool, limit: int | None = None) -> Diff:
-    """Compare the file's rows with what fund_data holds (see the module docstring).
+def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = False) -> Diff:
+    """Compare the file's rows with what fund_data holds (see the module docstring), one
+    trade date at a time (of a 10M-row file of ten dates, one date's rows are held at once).
     ``whole_days``: read every fund of the file's dates (replace-days, or a file of most of
-    its dates' funds), else only the file's funds."""
-    rows = typed(rows)
-    mine = rows.select(
-        "d_trade",
-        *(pl.col(c).cast(pl.String) for c in KEYS[1:]),
-        canonical_value().alias("value"),
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("position"),
+    its dates' funds), else only the file's funds. ``lacking``: also say which keys
+    fund_data holds that the file lacks, and which groups are proven alike (replace-days,
+    ``--verify``)."""
+    rows = typed(rows).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("position"))
+    cur: Any = conn.cursor()
+    cur.execute(sql.GROUP_CONCAT_LIMIT)
+    cur.execute(sql.CONCAT_LIMIT)
+    (limit,) = cur.fetchone()
+    cur.close()
+    limit = int(limit)
+    days = [
+        _diff_day(conn, day_rows, whole_days, lacking, limit)
+        for _, day_rows in rows.group_by("d_trade", maintain_order=True)
+    ]
+    positions = pl.concat([d.write for d in days]) if days else pl.Series([], dtype=pl.UInt32)
+    keys = {k: pl.String for k in KEYS} | {"d_trade": pl.Date}
+    groups = {"d_trade": pl.Date, "stock": pl.String}
+    return Diff(
+        write=rows.drop("position")[positions.sort()],
+        inserted={d.day: d.inserted for d in days if d.inserted},
+        updated=sum(d.updated for d in days),
+        unchanged=rows.height - len(positions),
+        lacking=pl.concat(
+            [d.lacking for d in days if d.lacking is not None] or [pl.DataFrame(schema=keys)]
+        ),
+        held={d.day: d.held for d in days},
+        proven=pl.concat(
+            [d.proven for d in days if d.proven is not None] or [pl.DataFrame(schema=groups)]
+        ),
     )
-    groups = mine.select("d_trade", "stock").unique()
-    held = held_rows(cur, groups, whole_days, limit)
+
+
+@dataclass(frozen=True)
+class _Day:
+    day: date
+    write: pl.Series
+    inserted: int
+    updated: int
+    held: int
+    lacking: pl.DataFrame | None
+    proven: pl.DataFrame | None
+
+
+def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, limit: int) -> _Day:
+    day = rows["d_trade"][0]
+    groups = rows.select("d_trade", pl.col("stock").cast(pl.String)).unique()
+    held = held_rows(conn, groups, whole_days, limit).with_columns(
+        pl.col(c).cast(rows.schema[c])
+        for c in KEYS[1:]  # the file's own (categorical) types
+    )
+    mine = rows.select(*KEYS, canonical_value().alias("value"), "position")
     joined = mine.join(held, on=KEYS, how="left")
     new = joined["held"].is_null()
     changed = ~new & (joined["held"] != joined["value"])
     write = joined.filter(new | changed)
-    inserted = write.filter(pl.col("held").is_null()).group_by("d_trade").len().iter_rows()
-    lacking = held.join(mine.select(KEYS), on=KEYS, how="anti").select(KEYS)
-    differing = write.select("d_trade", "stock").unique()
-    proven = (
-        groups.join(differing, on=["d_trade", "stock"], how="anti")
-        .join(held.select("d_trade", "stock").unique(), on=["d_trade", "stock"], how="semi")
-        .join(lacking.select("d_trade", "stock").unique(), on=["d_trade", "stock"], how="anti")
-    )
-    return Diff(
-        write=rows[write["position"]],
-        inserted=dict(inserted),
+    gone = proven = None
+    if lacking:
+        gone = held.join(mine.select(KEYS), on=KEYS, how="anti").select(
+            "d_trade", *(pl.col(c).cast(pl.String) for c in KEYS[1:])
+        )
+        touched = pl.concat(
+            [
+                write.select("d_trade", "stock"),
+                gone.select("d_trade", pl.col("stock").cast(rows.schema["stock"])),
+            ]
+        )
+        proven = (
+            rows.select("d_trade", "stock").unique()
+            .join(held.select("d_trade", "stock").unique(), on=["d_trade", "stock"], how="semi")
+            .join(touched.unique(), on=["d_trade", "stock"], how="anti")
+            .select("d_trade", pl.col("stock").cast(pl.String))
+        )  # fmt: skip
+    return _Day(
+        day=day,
+        write=write["position"],
+        inserted=int(new.sum()),
         updated=int(changed.sum()),
-        unchanged=rows.height - write.height,
-        lacking=lacking,
-        held=dict(held.group_by("d_trade").len().iter_rows()),
+        held=held.height,
+        lacking=gone,
         proven=proven,
     )
 
 
-def held_rows(
-    cur: Any, groups: pl.DataFrame, whole_days: bool, limit: int | None = None
-) -> pl.DataFrame:
+def held_rows(conn: Any, groups: pl.DataFrame, whole_days: bool, limit: int) -> pl.DataFrame:
     """d_trade, stock, ticker, col_code, held (the canonical value) of every row fund_data
     holds in these groups (with ``whole_days``: in every group of their dates), read with
     shared locks. A group too long for GROUP_CONCAT is read row by row."""
-    if limit is None:
-        cur.execute(sql.GROUP_CONCAT_LIMIT)
-        cur.execute(sql.CONCAT_LIMIT)
-        (limit,) = cur.fetchone()
+    cur: Any = conn.cursor(raw=True)  # bytes as they come: no conversion per value
     texts: list[tuple[Any, ...]] = []
+    cut = False
     for day, batch in _queries(groups, whole_days):
         cur.execute(sql.held_values(None if batch is None else len(batch)), [day, *(batch or [])])
         texts.extend(cur.fetchall())
-    found = pl.DataFrame(texts, schema=_GROUPS, orient="row")
-    long = found.filter(pl.col("text_bytes") > int(limit))
-    parts = [_split(found.filter(pl.col("text_bytes") <= int(limit)))]
-    if long.height:
-        parts.append(_stored(cur, long.select("d_trade", "stock")))
+        cut = cut or bool(cur.warning_count)  # "Row N was cut by GROUP_CONCAT()"
+    found = _frame(texts)
+    # a text the server cut is as long as it may be (or NULL, past max_allowed_packet)
+    long = (
+        pl.col("text").is_null() | (pl.col("text").str.len_bytes() >= int(limit) - 8)
+        if cut
+        else pl.lit(False)
+    )
+    parts = [_split(found.filter(~long))]
+    if cut:
+        parts.append(_stored(conn.cursor(), found.filter(long).select("d_trade", "stock")))
+    cur.close()
     return pl.concat(parts)
+
+
+def _frame(texts: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """The groups read (raw bytes) as typed columns, converted column by column."""
+    columns = list(zip(*texts, strict=True)) if texts else [(), (), (), ()]
+    day, stock, rows, text = (pl.Series(list(c), dtype=pl.Binary).cast(pl.String) for c in columns)
+    return pl.DataFrame(
+        {
+            "d_trade": day.str.to_date("%Y-%m-%d"),
+            "stock": stock,
+            "rows": rows.cast(pl.Int64),
+            "text": text,
+        }
+    )
 
 
 def _queries(groups: pl.DataFrame, whole_days: bool) -> Iterable[tuple[date, list[str] | None]]:

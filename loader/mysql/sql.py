@@ -271,16 +271,15 @@ _HELD_ROW = (
 
 
 def held_values(stocks: int | None) -> str:
-    """Per (d_trade, stock) of one trade date: the row count, every row's key and canonical
-    value joined by NUL (:mod:`loader.mysql.diff`), and that text's length (a group longer
-    than GROUP_CONCAT can return is read row by row). ``stocks``: that many funds
+    """Per (d_trade, stock) of one trade date: the row count and every row's key and canonical
+    value joined by NUL (:mod:`loader.mysql.diff`). ``stocks``: that many funds
     (parameters: the date, then the funds), or None for every fund of the date. Shared
     locks on every row read, held to the commit."""
     funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * stocks)})"
     return (
-        f"SELECT d_trade, stock, COUNT(*), GROUP_CONCAT({_HELD_ROW} SEPARATOR 0x00), "
-        f"SUM(LENGTH({_HELD_ROW})) + COUNT(*) - 1 FROM {TARGET_TABLE} "
-        f"WHERE d_trade = %s{funds} GROUP BY d_trade, stock LOCK IN SHARE MODE"
+        f"SELECT d_trade, stock, COUNT(*), GROUP_CONCAT({_HELD_ROW} SEPARATOR 0x00) "
+        f"FROM {TARGET_TABLE} WHERE d_trade = %s{funds} GROUP BY d_trade, stock "
+        "LOCK IN SHARE MODE"
     )
 
 

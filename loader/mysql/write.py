@@ -128,7 +128,8 @@ def merge_by_diff(
     rows = typed(staging.frame())
     whole = prepared.replace_days or _most_funds(rows)
     with watch.stage("diff"):
-        found = diff_file(cur, rows, whole)
+        asked = prepared.replace_days or session.config.verify
+        found = diff_file(session.connection(), rows, whole, lacking=asked)
     inserted = sum(found.inserted.values())
     if found.write.height:
         with watch.stage("merge", trace="load_replace"):

@@ -285,8 +285,16 @@ class StagingStream:
 
     def __init__(self, rows: pl.DataFrame) -> None:
         self.rows = rows
-        self.order = key_order(rows)
+        self._order: pl.Series | None = None
         self.escape = _needs_escape(rows)
+
+    @property
+    def order(self) -> pl.Series:
+        """The rows' key order, judged when first needed (a diff that writes a few rows of
+        the file never needs the whole file's)."""
+        if self._order is None:
+            self._order = key_order(self.rows)
+        return self._order
 
     @property
     def height(self) -> int:
