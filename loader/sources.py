@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -27,17 +26,15 @@ from loader import aws
 from loader.errors import (
     ConfigError,
     FileRejected,
-    LoaderError,
     RowError,
     SourceChanged,
     SourceKeyTooLong,
     SourceMissing,
-    SourceUnreadable,
 )
+from loader.local_files import fingerprint, hash_file, hashed_ahead, readable_file
 from loader.timing import Stopwatch
 
 CHUNK = 1 << 20
-HASH_BLOCK = 8 << 20
 MAX_KEY_CHARS = 1024
 """The ledger's ``source_key`` and ``fund_data.s3_source_key`` are VARCHAR(1024)."""
 UNKNOWN_HASH = ""
@@ -216,8 +213,8 @@ def fetched(
         with _spooled(source, path, watch, work_dir, max_bytes) as copy:
             yield copy
         return
-    before = _fingerprint(path)
-    known = _HASHED.pop(str(path), None)
+    before = fingerprint(path)
+    known = hashed_ahead(path)
     if known is not None and known[0] == before:  # hashed ahead, unchanged since
         content_hash, size = known[1], known[2]
     else:
@@ -234,75 +231,12 @@ def fetched(
 
 
 def _check_unchanged(source: LocalFile, path: Path, before: tuple[int, ...], size: int) -> None:
-    after = _fingerprint(path)
+    after = fingerprint(path)
     if after != before or after[2] != size:
         raise SourceChanged(
             f"{source.key}: the file changed while it was read (written to or replaced): "
             "nothing loaded; load it again once it is complete"
         )
-
-
-_HASHED: dict[str, tuple[tuple[int, ...], str, int]] = {}
-
-
-def hash_ahead(text: str) -> float | None:
-    """Hash a local file before the load asks for it (the command line does it while Polars
-    imports on another thread); the load then uses it if the file is unchanged since.
-    Returns the process's age when the first byte was read, or None (not a regular file)."""
-    path = Path(text)
-    if not path.is_file():
-        return None
-    before = _fingerprint(path)
-    from loader.timing import process_age
-
-    started = process_age()
-    try:
-        content_hash, size = hash_file(path)
-    except LoaderError:
-        return None
-    _HASHED[str(path)] = (before, content_hash, size)
-    return started
-
-
-def _fingerprint(path: Path) -> tuple[int, ...]:
-    """What changes when a file is written to or replaced: device, inode, size, times."""
-    try:
-        found = path.stat()
-    except OSError:
-        return ()
-    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
-
-
-def readable_file(text: str) -> Path:
-    """The path, if it names a regular file this process can read; else a one-line input error."""
-    path = Path(text)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise SourceMissing(f"{text}: no such file") from None
-    except OSError as error:
-        raise SourceUnreadable(f"{text}: cannot be read ({error.strerror})") from None
-    if stat.S_ISDIR(mode):
-        raise SourceUnreadable(f"{text}: is a directory, not an export file")
-    if not os.access(path, os.R_OK):
-        raise SourceUnreadable(f"{text}: permission denied")
-    return path
-
-
-def hash_file(path: str | Path) -> tuple[str, int]:
-    """The SHA-256 and the size of a local file's bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(HASH_BLOCK):
-                digest.update(block)
-                size += len(block)
-    except PermissionError:
-        raise SourceUnreadable(f"{path}: permission denied") from None
-    except OSError as error:
-        raise SourceUnreadable(f"{path}: cannot be read ({error.strerror})") from None
-    return digest.hexdigest(), size
 
 
 @contextlib.contextmanager

@@ -41,14 +41,17 @@ def hold_row_lock(config, key: tuple[str, str, str, str]):
 
 def wait_for_blocked_merge(config, timeout: float = 30.0) -> int:
     """The connection id of a merge transaction waiting on a lock (in its digest read, its
-    unchanged-row pre-pass or in the INSERT ... ON DUPLICATE KEY UPDATE itself)."""
+    diff read, its unchanged-row pre-pass, the INSERT ... ON DUPLICATE KEY UPDATE or the
+    LOAD DATA into fund_data itself)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = query(
             config,
             "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND "
             "(INFO LIKE 'INSERT INTO fund_data%%' OR INFO LIKE 'DELETE s FROM fund_data_stage%%' "
-            "OR INFO LIKE 'SELECT d_trade, stock, COUNT(*), MD5(%%')",
+            "OR INFO LIKE 'SELECT d_trade, stock, COUNT(*), MD5(%%' "
+            "OR INFO LIKE 'SELECT d_trade, stock, COUNT(*), GROUP_CONCAT(%%' "
+            "OR INFO LIKE 'LOAD DATA LOCAL INFILE %% INTO TABLE fund_data %%')",
         )
         if rows:
             return int(rows[0][0])

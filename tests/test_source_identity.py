@@ -94,8 +94,8 @@ def _replace_while_parsing(monkeypatch, path: Path, new: bytes, in_place: bool) 
 def test_a_file_replaced_while_it_loads_is_not_recorded_under_the_old_hash(
     db, tmp_path, monkeypatch, in_place
 ):
+    from loader.local_files import hash_file
     from loader.mysql.session import Session
-    from loader.sources import hash_file
 
     path = tmp_path / "day.csv"
     old = csv_bytes("2025-12-09,S,T,C,1")

@@ -45,6 +45,7 @@ from typing import Any
 from loader.backfill.discover import Export
 from loader.backfill.summary import BackfillSummary, FileOutcome
 from loader.errors import ConfigError, LedgerChanged
+from loader.local_files import hash_file
 from loader.mysql import ledger
 from loader.mysql.config import DbConfig
 from loader.mysql.merge import merge, skip_known_version
@@ -55,7 +56,7 @@ from loader.prepare.prepared import PreparedFile
 from loader.prepare.staging import StagingDir
 from loader.rejects import RejectsWriter
 from loader.report import LoadReport
-from loader.sources import SourceIdentity, hash_file, unknown_identity
+from loader.sources import SourceIdentity, unknown_identity
 
 Listener = Callable[[str, BackfillSummary, FileOutcome | None], None]
 

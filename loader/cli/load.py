@@ -87,7 +87,8 @@ def run_load(args: argparse.Namespace) -> int:
     import importlib
     import threading
 
-    from loader.sources import LocalFile, hash_ahead, source_of
+    from loader.local_files import hash_ahead
+    from loader.sources import LocalFile, source_of
 
     sources = [source_of(text) for text in args.sources]  # a malformed URI: usage, before any load
     config = db_config(args)

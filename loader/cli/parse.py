@@ -15,8 +15,8 @@ from loader.cli.common import (
     parse_settings,
 )
 from loader.errors import FileRejected
+from loader.local_files import readable_file
 from loader.outcome import outcome_of
-from loader.sources import readable_file
 
 if TYPE_CHECKING:
     from loader.parse import ParseResult
