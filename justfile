@@ -48,6 +48,14 @@ bench-staging *ARGS:
 bench-read *ARGS:
     .venv/bin/python bench/read_bench.py {{ARGS}}
 
+# years of history: a day's load and the operator's views on 5M/20M/50M rows (docs/benchmarks.md)
+bench-history *ARGS:
+    .venv/bin/python bench/history.py {{ARGS}}
+
+# the table layout: one table vs a partition a trade date, on the history benchmark's table
+bench-layout *ARGS:
+    .venv/bin/python bench/layout.py {{ARGS}}
+
 # Lambda image: cold import and first invocation in fresh processes, installed size
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
