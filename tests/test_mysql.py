@@ -42,6 +42,7 @@ def test_migrate_is_idempotent_and_recorded(db):
         (4, "verified_and_replace_days"),
         (5, "requests_and_days"),
         (6, "prune"),
+        (7, "change_log"),
     ]
 
 

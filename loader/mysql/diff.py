@@ -44,6 +44,9 @@ class Diff:
     """Per trade date, the rows of ``write`` whose key fund_data does not hold."""
     updated: int
     unchanged: int
+    changed: pl.DataFrame
+    """The rows of ``write`` whose key fund_data holds with another value (the change log's
+    updates)."""
     lacking: pl.DataFrame
     """Keys (d_trade, stock, ticker, col_code) fund_data holds in the groups read that the
     file lacks (what replace-days deletes; with ``whole_days``, of whole dates)."""
@@ -78,6 +81,7 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
         for _, day_rows in rows.group_by("d_trade", maintain_order=True)
     ]
     positions = pl.concat([d.write for d in days]) if days else pl.Series([], dtype=pl.UInt32)
+    changed = pl.concat([d.changed for d in days]) if days else pl.Series([], dtype=pl.UInt32)
     keys = {k: pl.String for k in KEYS} | {"d_trade": pl.Date}
     groups = {"d_trade": pl.Date, "stock": pl.String}
     return Diff(
@@ -85,6 +89,7 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
         inserted={d.day: d.inserted for d in days if d.inserted},
         updated=sum(d.updated for d in days),
         unchanged=rows.height - len(positions),
+        changed=rows.drop("position")[changed.sort()],
         lacking=pl.concat(
             [d.lacking for d in days if d.lacking is not None] or [pl.DataFrame(schema=keys)]
         ),
@@ -99,6 +104,7 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
 class _Day:
     day: date
     write: pl.Series
+    changed: pl.Series
     inserted: int
     updated: int
     held: int
@@ -138,6 +144,7 @@ def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, li
     return _Day(
         day=day,
         write=write["position"],
+        changed=joined.filter(changed)["position"],
         inserted=int(new.sum()),
         updated=int(changed.sum()),
         held=held.height,

@@ -69,11 +69,12 @@ def latest_digest(conn: MySQLConnectionAbstract, key: str) -> str | None:
 
 
 def _latest_loaded(conn: MySQLConnectionAbstract, key: str, columns: str) -> tuple[Any, ...] | None:
-    """``columns`` of the most recent successful load of this source, if any."""
+    """``columns`` of the most recent successful load of this source that no revert undid,
+    if any."""
     cur: Any = conn.cursor()
     cur.execute(
         f"SELECT {columns} FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loaded' "
-        "ORDER BY id DESC LIMIT 1",
+        "AND reverted_by IS NULL ORDER BY id DESC LIMIT 1",
         (key_hash(key),),
     )
     row = cur.fetchone()

@@ -23,7 +23,7 @@ def sources_of_days(
     cur.execute(
         f"SELECT l.source_key, MAX(l.source_bucket), MAX(l.id) FROM {LEDGER_TABLE} l "
         "JOIN fund_data_load_days d ON d.load_id = l.id "
-        "WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' "
+        "WHERE d.d_trade BETWEEN %s AND %s AND l.status = 'loaded' AND l.reverted_by IS NULL "
         "GROUP BY l.source_key ORDER BY 3 DESC",
         (first, last),
     )
@@ -46,12 +46,25 @@ def later_snapshot_days(
     cur.execute(
         f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
         f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.id > %s "
-        "AND ((l.status = 'loaded' AND l.deleted > 0) OR l.status = 'pruned')",
+        "AND ((l.status IN ('loaded', 'reverted') AND l.deleted > 0) OR l.status = 'pruned')",
         (*days, after),
     )
     found = [d for (d,) in cur.fetchall()]
     cur.close()
     return found
+
+
+def reverted_load(conn: MySQLConnectionAbstract, key: str) -> tuple[int, int] | None:
+    """(load, revert) of the latest load of this source that a revert undid, if any."""
+    cur: Any = conn.cursor()
+    cur.execute(
+        f"SELECT id, reverted_by FROM {LEDGER_TABLE} WHERE source_key_hash = %s "
+        "AND status = 'loaded' AND reverted_by IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (key_hash(key),),
+    )
+    row = cur.fetchone()
+    cur.close()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def attempts_of(conn: MySQLConnectionAbstract, key: str) -> list[tuple[str, str | None]]:
@@ -78,6 +91,7 @@ def newer_sources(
     cur.execute(
         f"SELECT DISTINCT l.source_key FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
         f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
+        "AND l.reverted_by IS NULL "
         "AND l.source_modified > %s AND l.source_key_hash <> %s",
         (*days, modified, key_hash(key)),
     )
@@ -99,6 +113,7 @@ def newer_snapshot_days(
     cur.execute(
         f"SELECT DISTINCT d.d_trade FROM {DAYS_TABLE} d JOIN {LEDGER_TABLE} l "
         f"ON l.id = d.load_id WHERE d.d_trade IN ({marks}) AND l.status = 'loaded' "
+        "AND l.reverted_by IS NULL "
         "AND (l.mode = 'replace-days' OR (l.mode IS NULL AND l.deleted IS NOT NULL)) "
         "AND l.source_modified > %s AND l.source_key_hash <> %s ORDER BY 1",
         (*days, modified, key_hash(key)),

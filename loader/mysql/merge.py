@@ -34,7 +34,7 @@ from typing import Any
 import mysql.connector
 
 from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderError
-from loader.mysql import days, ledger
+from loader.mysql import changes, days, ledger
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
 from loader.mysql.digest import verify_load
 from loader.mysql.session import Session
@@ -195,6 +195,7 @@ def _merge_once(
     stage = session.empty_stage(ledger_id)  # DDL: commits, so before the transaction
     cur: Any = conn.cursor()
     try:
+        changes.set_load(cur, ledger_id)
         begin(conn, cur, prepared)
         work, lost = without_snapshot_days(session, prepared, watch)
         written = merge_direct(session, cur, work, watch, stage)
@@ -224,6 +225,7 @@ def _merge_once(
             merge_seconds=watch.elapsed,
         )
         touched = tuple(zip(work.days, work.day_rows, strict=True))
+        changes.record_lineage(cur, ledger_id)
         ledger.finish(conn, ledger_id, report.to_dict(), None, touched)
         conn.commit()
         return replace(report, seconds=prepared.seconds + watch.elapsed)

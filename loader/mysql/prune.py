@@ -23,7 +23,7 @@ from typing import Any
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
 from loader.errors import MassDeleteRefused
-from loader.mysql import ledger, sql
+from loader.mysql import changes, ledger, sql
 from loader.mysql.days import lock_days
 from loader.sources import SourceIdentity
 
@@ -120,6 +120,7 @@ def prune_day(conn: MySQLConnectionAbstract, planned: PrunePlan, day: date) -> i
             if cur.rowcount < BATCH_ROWS:
                 break
         cur.execute(f"DELETE FROM {sql.DAYS_TABLE} WHERE d_trade = %s", (day,))
+        changes.forget_day(cur, day)
         report = {"status": "pruned", "deleted": removed, "method": "prune"}
         note = f"pruned {day}: {removed:,} rows"
         ledger_id = ledger.record(conn, _identity(planned), report, note, 0.0, commit=False)

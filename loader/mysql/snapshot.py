@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from loader.errors import ConcurrentWrite, MassDeleteRefused
-from loader.mysql import sql
+from loader.mysql import changes, sql
 from loader.mysql.digest import funds_by_day
 from loader.prepare.digest import keys_frame
 
@@ -62,8 +62,7 @@ def delete_missing(
     deleted: Counter[date] = Counter()
     gone = groups.filter(pl.col("file_rows").is_null())
     for day, batch in funds_by_day(gone):
-        cur.execute(sql.delete_groups(len(batch)), [day, *batch])
-        deleted[day] += int(cur.rowcount)
+        deleted[day] += _delete(cur, sql.delete_groups(len(batch)), [day, *batch])
     partial = groups.filter(pl.col("file_rows").is_not_null() & (pl.col("extra") > 0))
     for day, stock in partial.select(_GROUP).iter_rows():
         deleted[day] += _delete_keys_not_in(cur, keys, day, stock)
@@ -75,6 +74,14 @@ def delete_missing(
                 f"deleted {deleted[day]} rows where the counts said {extra}): rolled back"
             )
     return dict(deleted)
+
+
+def _delete(cur: Any, statement: str, values: list[Any]) -> int:
+    """Delete, the rows going logged first in the change log (:mod:`loader.mysql.changes`);
+    how many were deleted."""
+    cur.execute(changes.logged_delete(statement), values)
+    cur.execute(statement, values)
+    return int(cur.rowcount)
 
 
 def _delete_keys_not_in(cur: Any, keys: pl.DataFrame, day: date, stock: str) -> int:
@@ -89,8 +96,8 @@ def _delete_keys_not_in(cur: Any, keys: pl.DataFrame, day: date, stock: str) -> 
     pairs = list(missing.iter_rows())
     deleted = 0
     for batch in sql.by_bytes(pairs):
-        cur.execute(sql.delete_keys(len(batch)), [day, stock, *(v for pair in batch for v in pair)])
-        deleted += int(cur.rowcount)
+        values = [day, stock, *(v for pair in batch for v in pair)]
+        deleted += _delete(cur, sql.delete_keys(len(batch)), values)
     return deleted
 
 
@@ -148,15 +155,13 @@ def delete_lacking(
     gone = lacking.select(_GROUP).unique().join(file_funds, on=_GROUP, how="anti")
     deleted: Counter[date] = Counter()
     for day, batch in funds_by_day(gone.sort(_GROUP)):
-        cur.execute(sql.delete_groups(len(batch)), [day, *batch])
-        deleted[day] += int(cur.rowcount)
+        deleted[day] += _delete(cur, sql.delete_groups(len(batch)), [day, *batch])
     partial = lacking.join(gone, on=_GROUP, how="anti")
     for (day, stock), group in partial.group_by(_GROUP, maintain_order=True):
         pairs = list(group.select("ticker", "col_code").iter_rows())
         for run in sql.by_bytes(pairs):
             values = [v for pair in run for v in pair]
-            cur.execute(sql.delete_keys(len(run)), [day, stock, *values])
-            deleted[day] += int(cur.rowcount)
+            deleted[day] += _delete(cur, sql.delete_keys(len(run)), [day, stock, *values])
     for day, count in extra.items():
         if deleted[day] != count:
             raise ConcurrentWrite(

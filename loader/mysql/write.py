@@ -19,7 +19,7 @@ import mysql.connector
 import polars as pl
 
 from loader.errors import ConcurrentWrite, StagingError
-from loader.mysql import days, lineage, sql
+from loader.mysql import changes, days, lineage, sql
 from loader.mysql.connection import LOCAL_INFILE_REFUSED
 from loader.mysql.diff import diff_file
 from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
@@ -133,14 +133,17 @@ def merge_by_diff(
     inserted = sum(found.inserted.values())
     if found.write.height:
         with watch.stage("merge", trace="load_replace"):
-            written = StagingStream(found.write)
-            with written.open(session.staging) as path:
-                try:
+            try:
+                if found.changed.height:  # their before-images, into the change log first
+                    with StagingStream(found.changed).open(session.staging) as path:
+                        cur.execute(changes.load_update_keys(), (str(path),))
+                    cur.execute(changes.FILL_UPDATE_IMAGES)
+                with StagingStream(found.write).open(session.staging) as path:
                     cur.execute(sql.load_data_replacing_target(), (str(path),))
-                except mysql.connector.Error as error:
-                    if error.errno in LOCAL_INFILE_REFUSED:
-                        return None  # nothing written: the staged way inserts in batches
-                    raise
+            except mysql.connector.Error as error:
+                if error.errno in LOCAL_INFILE_REFUSED:
+                    return None  # nothing written: the staged way inserts in batches
+                raise
         affected, warnings = int(cur.rowcount), int(cur.warning_count)
         if warnings:
             raise StagingError(
@@ -201,6 +204,8 @@ def merge_staged_rows(
     staged = written - identical - superseded
     new_by_day = days.new_keys_by_day(cur, stage) if staged and len(prepared.days) > 1 else None
     with watch.stage("merge"):
+        if staged:
+            cur.execute(changes.log_staged_updates(stage))
         counts = (
             merge_staged(session.connection(), staged, session.mariadb, stage)
             if staged
