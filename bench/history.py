@@ -25,7 +25,9 @@ on the scenarios
   scattered  1% of the values changed, across all funds
   restated   every numeric value changed
 
-each checked exact against rows computed by an independent reference (bench/reference.py),
+each checked exact against rows computed by an independent reference (bench/reference.py);
+with ``--revert``, after each load of ``few``, ``scattered`` and ``restated``, `fundsync
+revert` of that load (the whole process), checked: the day holds its original rows again;
 then the operator's commands (`status`, `history`, `show`, `query --ticker` for a year,
 `query --source`, `verify --date`), each a whole process. Before each run the day is put
 back as the scenario needs it (untimed), the dirty pages flushed and purge caught up.
@@ -64,6 +66,7 @@ from loader.mysql.config import DbConfig  # noqa: E402
 SCENARIOS = ("fresh", "reload", "few", "scattered", "restated")
 TOOLS = ("ceiling", "fundsync")
 PEERS = ("rowwise", "awswrangler")
+REVERTED = ("few", "scattered", "restated")
 
 
 def main() -> int:
@@ -79,6 +82,11 @@ def main() -> int:
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
     parser.add_argument("--peers", action="store_true", help="the peers on the fresh day")
     parser.add_argument("--no-ops", action="store_true", help="skip the operator's commands")
+    parser.add_argument(
+        "--revert",
+        action="store_true",
+        help="after each load of an existing day, time `fundsync revert` of it (and check it)",
+    )
     parser.add_argument("--pool-share", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=20251209)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "history")
@@ -120,10 +128,14 @@ def run_size(
             shift = repetition % len(tools)
             for tool in tools[shift:] + tools[:shift]:
                 outcome = one_run(server, admin, config, url, inputs, scenario, tool, env)
-                runs.setdefault((scenario, tool), []).append(outcome)
-                print(json.dumps({"size": size, "scenario": scenario, "tool": tool,
-                                  "seconds": round(outcome["seconds"], 3),
-                                  "check": outcome["check"]}), flush=True)  # fmt: skip
+                done = [(tool, outcome)]
+                if args.revert and tool == "fundsync" and scenario in REVERTED:
+                    done.append(("revert", revert_run(server, admin, config, url, inputs, outcome)))
+                for name, result in done:
+                    runs.setdefault((scenario, name), []).append(result)
+                    print(json.dumps({"size": size, "scenario": scenario, "tool": name,
+                                      "seconds": round(result["seconds"], 3),
+                                      "check": result["check"]}), flush=True)  # fmt: skip
     summary = {f"{scenario}/{tool}": summarize(runs[(scenario, tool)]) for scenario, tool in runs}
     ops = {} if args.no_ops else operator_views(server, admin, config, url, inputs)
     return {"size_m": size, "data_bytes": data, "index_bytes": index, "runs": summary, "ops": ops}
@@ -148,6 +160,7 @@ def one_run(
         outcome = timed_process(cli("load", "--json", "--db", url, str(loaded.path)), env)
         report = json.loads(outcome.pop("stdout").splitlines()[-1])
         outcome.update(
+            ledger_id=report["ledger_id"],
             status=report["status"],
             method=report["method"],
             counts=[report[k] for k in ("inserted", "updated", "unchanged")],
@@ -158,6 +171,20 @@ def one_run(
     else:
         outcome = run_tool(tool, url, loaded.path, DAY.key)
     outcome["check"] = compare(config, loaded.truth, days=inputs.days)
+    return outcome
+
+
+def revert_run(
+    server: Any, admin: DbConfig, config: DbConfig, url: str, inputs: Inputs, load: dict[str, Any]
+) -> dict[str, Any]:
+    """`fundsync revert` of the load just made (the whole process), checked: the day holds the
+    original rows again."""
+    settle(admin)
+    quiesce(server, 5.0)
+    outcome = timed_process(cli("revert", "--load-id", str(load["ledger_id"]), "--db", url), {})
+    assert outcome.pop("returncode", 0) == 0, outcome.get("stderr")
+    outcome.pop("stdout", None)
+    outcome["check"] = compare(config, inputs.day.truth, days=inputs.days)
     return outcome
 
 

@@ -60,7 +60,9 @@ def _size_table(size: dict[str, Any]) -> list[str]:
 
 
 def _growth(sizes: list[dict[str, Any]]) -> list[str]:
-    keys = [k for k in sizes[0]["runs"] if k.endswith("/fundsync") or k == "fresh/ceiling"]
+    keys = [
+        k for k in sizes[0]["runs"] if k.endswith(("/fundsync", "/revert")) or k == "fresh/ceiling"
+    ]
     head = " | ".join(f"{s['size_m']}M" for s in sizes)
     lines = [
         "### How a day's cost grows with the table (median seconds; x ceiling in brackets)",

@@ -121,6 +121,9 @@ def open_history(
         server.save_datadir(cache)
     try:
         admin = DbConfig.from_url(server.url_for("mysql"))
+        conn = connect(admin.with_database("fundsync"))
+        migrate(conn)  # a history cached by an older loader gets this one's tables
+        conn.close()
         data_bytes, index_bytes = table_size(admin.with_database("fundsync"))
         pool = max(128 << 20, int(pool_share * (data_bytes + index_bytes)))
         pool = -(-pool // (128 << 20)) * (128 << 20)
@@ -181,6 +184,7 @@ def put_day_back(config: DbConfig, inputs: Inputs, present: bool) -> None:
         hashes,
     )
     cur.execute(f"DELETE FROM fund_data_load_days WHERE d_trade IN ({marks})", days)
+    cur.execute(f"DELETE FROM fund_data_changes WHERE d_trade IN ({marks})", days)
     cur.execute(f"DELETE FROM fund_data_days WHERE d_trade IN ({marks})", days)
     conn.commit()
     conn.close()

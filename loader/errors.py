@@ -64,6 +64,11 @@ class ConfigError(LoaderError):
     """A setting or argument is invalid (a usage error, exit status 2)."""
 
 
+class RevertRefused(LoaderError):
+    """``fundsync revert`` cannot undo the load as asked (not a load, already reverted, its
+    change log pruned, or keys a later load changed, without ``--force``): nothing changed."""
+
+
 # -- the input is bad: rejected, never retried ---------------------------------------
 
 

@@ -13,6 +13,8 @@ row by row, to name the keys. Read only. The verdicts:
   deleted by a later whole-day snapshot (replace-days) of its date: newer data, not a loss;
 - ``differs``: a key holds another value while the file is still its lineage (a manual fix,
   a restore, a writer outside the loader), or is missing with no later load to explain it;
+- ``reverted``: the source's latest load was undone by ``fundsync revert`` (fund_data holds
+  what it held before that load, by the operator's decision);
 - ``never loaded``: the ledger has no successful load of this source (never tried, or every
   attempt was rejected or failed);
 - ``source missing``: the file or object is gone, so it cannot be read again;
@@ -20,9 +22,10 @@ row by row, to name the keys. Read only. The verdicts:
   differs): the file was rewritten, or an unversioned object overwritten, since;
 - ``error``: the source could not be read or compared (the reason says why).
 
-``match`` and ``superseded`` are the healthy verdicts (exit status 0); any other is a finding
-(exit status 1). Keys the database holds beyond the file are not the file's to judge (an
-upsert keeps them). ``version`` names the object version (or ETag) verified against.
+``match``, ``superseded`` and ``reverted`` are the healthy verdicts (exit status 0); any
+other is a finding (exit status 1). Keys the database holds beyond the file are not the
+file's to judge (an upsert keeps them). ``version`` names the object version (or ETag)
+verified against.
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ KEYS = list(KEY_COLUMNS)
 Verdict = Literal[
     "match",
     "superseded",
+    "reverted",
     "differs",
     "never loaded",
     "source missing",
     "source changed",
     "error",
 ]
-HEALTHY: frozenset[str] = frozenset({"match", "superseded"})
+HEALTHY: frozenset[str] = frozenset({"match", "superseded", "reverted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,13 @@ def verify_source(
 def _verify(source: Source, session: Session, options: PrepareOptions, s3: Any) -> Verification:
     conn = session.connection()
     latest = ledger.latest_load(conn, source.key)
+    undone = lineage.reverted_load(conn, source.key)
     conn.rollback()  # end the ledger read's snapshot
+    if undone is not None and (latest is None or latest.ledger_id < undone[0]):
+        held = (
+            f"load #{undone[0]} was reverted by #{undone[1]}: fund_data holds what it held before"
+        )
+        return Verification(source.key, "reverted", load_id=undone[0], note=held)
     if latest is None:
         return Verification(source.key, "never loaded", note=_attempts_note(session, source.key))
     source, note = _loaded_version(source, latest.identity.version, s3)

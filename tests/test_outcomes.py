@@ -56,6 +56,7 @@ ERRORS = {
     "VerificationFailed": "merge",
     "ConcurrentWrite": "merge",
     "MassDeleteRefused": "merge",
+    "RevertRefused": "merge",
     "TransientError": "merge",
     "InputError": "parse",
 }

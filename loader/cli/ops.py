@@ -89,6 +89,13 @@ def _register_query(commands: Any) -> None:
         metavar="SOURCE",
         help="every row this source (a path, key or s3:// URI) wrote last",
     )
+    query.add_argument("--col-code", help="with --ticker --history: the value's col_code")
+    query.add_argument(
+        "--history",
+        action="store_true",
+        help="with --ticker and --col-code: every value each key held (the change log), "
+        "which load wrote it and which replaced it",
+    )
     query.add_argument("--since", type=day, help="with --ticker: from this trade date")
     query.add_argument("--until", type=day, help="with --ticker: to this trade date")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -242,6 +249,10 @@ def run_show(args: argparse.Namespace) -> int:
         }  # fmt: skip
         print(json.dumps(document, default=_json, indent=1))
         return EXIT_OK
+    if a.status == "reverted":  # fundsync revert: its note names the load it undid
+        print(f"{shown(a.source)}: {a.error} at {a.started_at:%Y-%m-%d %H:%M:%S} (ledger #{a.id})")
+        print(f"  {a.updated or 0:,} keys restored, {a.deleted or 0:,} deleted")
+        return EXIT_OK
     print(f"{shown(a.source)}: loaded {a.started_at:%Y-%m-%d %H:%M:%S} (ledger #{a.id})")
     print(
         f"  {a.rows_merged or 0:,} rows merged: {a.inserted or 0:,} inserted, "
@@ -271,6 +282,13 @@ def run_query(args: argparse.Namespace) -> int:
     if args.source and (args.since or args.until):
         print("fundsync: --since and --until go with --ticker", file=sys.stderr)
         return 2
+    if args.history or args.col_code:
+        if not (args.ticker and args.col_code and args.history):
+            print("fundsync: --history goes with --ticker and --col-code", file=sys.stderr)
+            return 2
+        from loader.cli.revert import run_value_history
+
+        return run_value_history(args)
     conn = connect(db_config(args))
     if args.ticker:
         rows = rows_by_ticker(conn, args.ticker, args.since, args.until)

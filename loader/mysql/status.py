@@ -218,11 +218,13 @@ class Change:
 
 
 def last_change(conn: MySQLConnectionAbstract, source: str, held: bool = False) -> Change | None:
-    """The latest successful load of a source and what it changed; None if it never loaded.
+    """The latest successful load (or revert) of a source and what it changed; None if it
+    never loaded.
     ``held``: also count, per trade date, the rows still as it wrote them (reads each of its
     days of fund_data: seconds on a large table; the rest reads only the ledger)."""
     cur: Any = conn.cursor()
-    loaded = _attempts(cur, "source_key_hash = %s AND status = 'loaded'", (key_hash(source),), 1)
+    which = "source_key_hash = %s AND status IN ('loaded', 'reverted')"
+    loaded = _attempts(cur, which, (key_hash(source),), 1)
     if not loaded:
         cur.close()
         conn.commit()
