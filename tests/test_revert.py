@@ -253,3 +253,39 @@ def test_status_and_show_display_a_revert(db, tmp_path):
     assert "reverted" in status.stdout, status.stdout
     show = fundsync("show", str(path), "--db", url)
     assert "reverted load #1" in show.stdout, show.stdout + show.stderr
+
+
+@pytest.mark.aws
+def test_a_verified_correction_through_the_lambda_is_reverted_and_loads_again(
+    handler, lake, db, tmp_path, monkeypatch
+):
+    """The Lambda writes the change log too (every entry point merges the same way), with
+    --verify on; after the revert the same object, sent again, is loaded, not skipped."""
+    monkeypatch.setenv("FUNDSYNC_VERIFY", "1")
+    key = f"{DAY}/fund_data_{DAY}.csv"
+    lake.put(key, csv_bytes(*original()))
+    handler.drain()
+    before = state(db)
+    lake.put(key, csv_bytes(*[line[:-1] + "7" for line in original()]))
+    handler.drain()
+    loads = query(db, "SELECT id, status, digest IS NOT NULL FROM fund_data_loads ORDER BY id")
+    assert [row[1:] for row in loads] == [("loaded", 1), ("loaded", 1)], loads
+    assert undo(db, loads[-1][0]).restored == 30
+    assert state(db) == before
+    lake.put(key, csv_bytes(*[line[:-1] + "7" for line in original()]))
+    handler.drain()
+    assert query(db, "SELECT status FROM fund_data_loads ORDER BY id DESC LIMIT 1") == [("loaded",)]
+    assert {row[4] for row in state(db)} != {row[4] for row in before}
+
+
+def test_a_backfill_load_is_reverted(db, tmp_path):
+    from tests.test_backfill import backfill
+
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    (folder / f"fund_data_{DAY}.csv").write_bytes(csv_bytes(*original()))
+    run = backfill(plain_url(db), str(folder))
+    assert run.returncode == 0, run.stderr
+    done = fundsync("revert", str(folder / f"fund_data_{DAY}.csv"), "--json", "--db", plain_url(db))
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["deleted"], state(db)) == (30, [])
