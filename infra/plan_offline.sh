@@ -6,7 +6,8 @@
 #
 #   infra/plan_offline.sh [ENV] [PLAN.json]      (./dev just infra-plan-offline ENV)
 #
-# Exit status: the policy check's (1 when a deny rule fires), or terraform's.
+# Exit status: the policy check's (1 when a deny rule fires), 2 for an unknown environment,
+# 3 when a terraform step failed (what failed and how to fix it on stderr).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 env_name="${1:-dev}"
@@ -36,10 +37,26 @@ provider "aws" {
 HCL
 printf 'terraform {\n  backend "local" {}\n}\n' > "$dir/backend_override.tf"
 
-terraform fmt -check -recursive "$root/infra/terraform" >/dev/null
-terraform -chdir="$dir" init -input=false -no-color >/dev/null
-terraform -chdir="$dir" validate -no-color >/dev/null
-terraform -chdir="$dir" plan -input=false -no-color -out=plan.bin >/dev/null
+# Each step says what failed and how to fix it (a step's own output only when it fails).
+step() {
+  local what="$1" fix="$2"; shift 2
+  local log="$work/step.log"
+  if ! "$@" >"$log" 2>&1; then
+    echo "plan_offline: $what failed:" >&2
+    sed 's/^/  /' "$log" >&2
+    echo "plan_offline: $fix" >&2
+    exit 3
+  fi
+}
+step "terraform fmt -check (these files are not formatted)" \
+  "run: terraform fmt -recursive infra/terraform" \
+  terraform fmt -check -recursive -list=true "$root/infra/terraform"
+step "terraform init" "is the AWS provider in $mirror (TF_PLUGIN_MIRROR)?" \
+  terraform -chdir="$dir" init -input=false -no-color
+step "terraform validate" "fix the configuration as the messages above say" \
+  terraform -chdir="$dir" validate -no-color
+step "terraform plan" "fix the configuration or the tfvars as the messages above say" \
+  terraform -chdir="$dir" plan -input=false -no-color -out=plan.bin
 terraform -chdir="$dir" show -json plan.bin > "$work/plan.json"
 [ -z "$out" ] || cp "$work/plan.json" "$out"
 echo "plan_offline: $env_name formatted, valid and planned offline; the policy check:"

@@ -30,6 +30,7 @@ def load_source(
     options: PrepareOptions | None = None,
     *,
     force: bool = False,
+    dry_run: bool = False,
     rejects: RejectsWriter | None = None,
     s3: Any = None,
     span: Span = no_span,
@@ -48,7 +49,7 @@ def load_source(
             return skipped
     skip_if = None if force else partial(is_latest_load, session)
     prepared = prepare_source(source, options, skip_if=skip_if, s3=s3, span=span)
-    report = merge(session, prepared, force=force, span=span)
+    report = merge(session, prepared, force=force, dry_run=dry_run, span=span)
     if rejects is not None:
         report = rejects.write(source, report, prepared.rejected_rows)
     return report

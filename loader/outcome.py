@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from loader.errors import DatabaseError, FileRejected, InputError, RowError
 
-Status = Literal["loaded", "skipped", "rejected", "failed"]
+Status = Literal["loaded", "skipped", "rejected", "failed", "held"]
 FailedStatus = Literal["rejected", "failed"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 SUCCESS: frozenset[Status] = frozenset(("loaded", "skipped"))

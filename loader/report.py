@@ -5,7 +5,7 @@
 :class:`MergeCounts` (when it merged), the :class:`~loader.outcome.Failure`
 (when it did not) and the timings. :meth:`LoadReport.failed` is the same
 for a source that never reached the prepare half. The report is immutable;
-:meth:`LoadReport.to_dict` gives the contract's fields (CONTRACT §3) to the
+:meth:`LoadReport.to_dict` gives the contract's fields (spec §3) to the
 CLI's JSON, the logs, the metrics and the ledger.
 """
 
@@ -54,7 +54,7 @@ class Merged:
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
-    """What happened to one source (CONTRACT §3)."""
+    """What happened to one source (spec §3)."""
 
     source: str
     status: Status
@@ -76,6 +76,9 @@ class LoadReport:
     """What was asked of the load that changes its outcome (``mode=replace-days ...``)."""
     attempts_retried: int = 0
     """Transaction retries (deadlocks, lock waits, conflicts) of a merge that then failed."""
+    quality: tuple[dict[str, Any], ...] = ()
+    """The quality gate's findings (check, policy, d_trade, detail): warnings of a load, the
+    reasons a file was held."""
 
     @classmethod
     def of(
@@ -170,7 +173,7 @@ class LoadReport:
         return [e.to_dict() for e in self.parsed.errors] if self.parsed else []
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's report fields (CONTRACT §3), plus stage timings and lineage."""
+        """The contract's report fields (spec §3), plus stage timings and lineage."""
         parsed = self.parsed
         return {
             "source": self.source,
@@ -198,6 +201,7 @@ class LoadReport:
             "errors": self.errors,
             "stage_seconds": {name: round(s, 6) for name, s in self.timings},
             "ledger_id": self.ledger_id,
+            "quality": list(self.quality),
             "retries": self.retries,
             "superseded_rows": self.merged.superseded if self.merged else None,
             "unstaged_rows": self.merged.unstaged if self.merged else None,

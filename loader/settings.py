@@ -55,6 +55,7 @@ DB_ENV = {
     "db_password": "FUNDSYNC_DB_PASSWORD",
     "staging_table": "FUNDSYNC_STAGING_TABLE",
     "verify": "FUNDSYNC_VERIFY",
+    "quality": "FUNDSYNC_QUALITY",
 }
 
 DEFAULT_ALLOWED_ENCODINGS = ("cp1252", "cp874")

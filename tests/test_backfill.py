@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import pty
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,13 +25,9 @@ from loader.mysql.config import DbConfig
 from loader.mysql.connection import connect
 from loader.mysql.migrate import migrate
 from tests.conftest import query, read_until_closed, table
-from tests.test_cli_db import plain_url
+from tests.helpers import backfill, fundsync_command, plain_url
 
 START = date(2025, 12, 1)
-
-
-def fundsync_command() -> str:
-    return shutil.which("fundsync", path=str(Path(sys.executable).parent)) or "fundsync"
 
 
 def history(folder: Path, days: int = 8, rows: int = 4000) -> Path:
@@ -53,15 +47,6 @@ def history(folder: Path, days: int = 8, rows: int = 4000) -> Path:
     broken.write_text("d_trade,stock,ticker,col_code,value\n2025-12-05,A,,C,1\n")
     (folder / "notes.txt").write_text("not an export")
     return folder
-
-
-def backfill(url: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [fundsync_command(), "backfill", *args, "--db", url],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -328,7 +313,8 @@ def test_enqueue_fans_out_to_the_pipeline_and_the_worker_loads_it(tmp_path, db, 
         env={**os.environ, "FUNDSYNC_DB_URL": db_url(db), "FUNDSYNC_WORK_DIR": str(tmp_path)},
         timeout=300,
     )
-    assert worker.returncode == 0, worker.stderr
+    assert worker.returncode == 1, worker.stderr  # the broken export was dead-lettered
+    assert "1 message(s) dead-lettered, 0 left to be retried" in worker.stderr
     statuses = dict(query(db, "SELECT source_key, status FROM fund_data_loads"))
     assert set(statuses) == set(keys)
     assert sorted(statuses.values()).count("loaded") == len(keys) - 1

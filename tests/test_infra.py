@@ -130,6 +130,23 @@ def test_each_environment_validates(tf_env, tmp_path, environment):
     tf(tf_env, root, "validate")
 
 
+def test_an_unformatted_tfvars_file_is_named_with_the_fix(tf_env, tmp_path):
+    """The offline plan used to exit 3 with no output when a tfvars file was not formatted."""
+    shutil.copytree(ROOT / "infra", tmp_path / "infra")
+    tfvars = tmp_path / "infra" / "terraform" / "environments" / "dev" / "terraform.tfvars"
+    tfvars.write_text(tfvars.read_text() + "\nalarm_emails   =    []\n")
+    run = subprocess.run(
+        ["bash", str(tmp_path / "infra" / "plan_offline.sh"), "dev"],
+        env={**tf_env, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 3
+    assert "not formatted" in run.stderr and "terraform.tfvars" in run.stderr, run.stderr
+    assert "run: terraform fmt -recursive infra/terraform" in run.stderr
+
+
 @pytest.fixture(scope="module")
 def dev_plan(tf_env, tmp_path_factory) -> dict:
     """The dev plan, made by the documented offline command (infra/plan_offline.sh)."""
@@ -218,6 +235,38 @@ def test_the_dev_plan_has_the_promised_shape(dev_plan):
     assert ports == {3306, 443}
 
 
+def test_the_dev_plan_watches_the_data(dev_plan):
+    """Issue 25: a dashboard, an alarm per loader metric that pages, each to the alarm topic,
+    and the scheduled freshness check that invokes the loader with its check event."""
+    after = {r["address"]: r["change"]["after"] for r in dev_plan["resource_changes"]}
+    prefix = "module.fundsync.module.observability."
+    alarms = {a["metric_name"]: a for k, a in after.items()
+              if k.startswith(prefix + "aws_cloudwatch_metric_alarm.loader")}  # fmt: skip
+    assert set(alarms) == {
+        "FilesFailed", "FilesRejected", "FilesHeld", "QualityWarnings", "RowsMerged",
+        "Duration_total", "LateTradeDates",
+    }  # fmt: skip
+    assert all(a["namespace"] == "FundDataSync" for a in alarms.values())
+    assert all(a["dimensions"] == {"service": "fundsync"} for a in alarms.values())
+    assert alarms["LateTradeDates"]["treat_missing_data"] == "breaching"  # the check stopped
+    assert alarms["Duration_total"]["extended_statistic"] == "p95"
+    from loader.pipeline.handler import CHECK_FRESHNESS
+    from loader.pipeline.telemetry import NAMESPACE, STATUS_METRICS
+
+    assert NAMESPACE == "FundDataSync" and STATUS_METRICS["held"] == "FilesHeld"
+    target = after[prefix + "aws_cloudwatch_event_target.freshness"]
+    assert json.loads(target["input"]) == CHECK_FRESHNESS
+    rule = after[prefix + "aws_cloudwatch_event_rule.freshness"]
+    assert rule["schedule_expression"].startswith("cron(")
+    permission = after[prefix + "aws_lambda_permission.freshness"]
+    assert permission["principal"] == "events.amazonaws.com"
+    board = json.loads(after[prefix + "aws_cloudwatch_dashboard.loader"]["dashboard_body"])
+    shown = {m[1] for w in board["widgets"] for m in w["properties"]["metrics"]}
+    assert {"FilesHeld", "QualityWarnings", "LateTradeDates", "RowsMerged"} <= shown
+    queues = [a for k, a in after.items() if k.startswith("module.fundsync.module.queue.aws_cloud")]
+    assert len(queues) == 3  # the DLQ depth, queue depth and oldest message alarms stay
+
+
 BROKEN = {
     "queue_without_dlq": ("deny", "[queue-without-dlq]"),
     "short_visibility_timeout": ("deny", "[short-visibility-timeout]"),
@@ -225,6 +274,7 @@ BROKEN = {
     "name_without_environment": ("deny", "[name-without-environment]"),
     "mapping_without_partial_batch_response": ("deny", "[mapping-without-partial-batch-response]"),
     "iam_star_resource": ("deny", "[iam-star-resource]"),
+    "alarm_without_action": ("deny", "[alarm-without-action]"),
     "warn_max_receive_count": ("warn", "[max-receive-count]"),
     "warn_short_retention": ("warn", "[short-retention]"),
     "warn_iam_policy_unknown_at_plan": ("warn", "[iam-policy-unknown-at-plan]"),

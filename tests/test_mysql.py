@@ -1,4 +1,4 @@
-"""CONTRACT §2, §2.1, §2.2 against a real server: migrations, merge semantics, counts, ledger."""
+"""spec §2, §2.1, §2.2 against a real server: migrations, merge semantics, counts, ledger."""
 
 import threading
 from datetime import date, datetime
@@ -43,6 +43,7 @@ def test_migrate_is_idempotent_and_recorded(db):
         (5, "requests_and_days"),
         (6, "prune"),
         (7, "change_log"),
+        (8, "watch"),
     ]
 
 

@@ -26,7 +26,7 @@ from loader.mysql.config import DbConfig
 from loader.mysql.connection import connect
 from loader.mysql.migrate import migrate
 from tests.conftest import aws_clients, csv_bytes, db_url, make_lake, query, table
-from tests.test_cli import fundsync
+from tests.helpers import fundsync
 
 pytestmark = [pytest.mark.aws, pytest.mark.db]
 
@@ -110,7 +110,10 @@ def test_a_put_export_reaches_the_table_and_a_redelivery_changes_nothing(wired, 
 def test_a_broken_export_ends_in_the_dlq_with_its_reason(wired, db):
     lake, env = wired
     key = lake.put("2025-12-09/broken.csv", BROKEN)
-    run_worker(lake, env)
+    run = run_worker(lake, env, status=1)  # a message dead-lettered: the run is not green
+    assert (
+        "fundsync: 1 message(s) dead-lettered, 0 left to be retried, of 2" in run.stderr
+    )  # + the S3 test event
     assert table(db) == []
     assert ledger(db) == [(key, "rejected")]
     inspected = fundsync("dlq", "inspect", "--dlq-url", lake.dlq_url, "--json", env=env)
@@ -129,7 +132,7 @@ def test_dlq_inspect_keeps_a_rejections_lines_under_its_error(wired, db):
     lake, env = wired
     two = csv_bytes("2025-12-09,KF,,NAV,10.1", "2025-12-09,KF,KF-A,BID,1.0", "x,KF,KF-A,ASK,1")
     lake.put("2025-12-09/two.csv", two)
-    run_worker(lake, env)
+    run_worker(lake, env, status=1)
     inspected = fundsync("dlq", "inspect", "--dlq-url", lake.dlq_url, env=env)
     assert inspected.returncode == 0, inspected.stderr
     lines = inspected.stdout.splitlines()
@@ -142,7 +145,7 @@ def test_dlq_inspect_keeps_a_rejections_lines_under_its_error(wired, db):
 def test_dlq_replay_and_drop_act_only_on_the_chosen_messages(wired, db):
     lake, env = wired
     bad = lake.put("2025-12-09/broken.csv", BROKEN)
-    run_worker(lake, env)  # rejected: forwarded to the DLQ with its error
+    run_worker(lake, env, status=1)  # rejected: forwarded to the DLQ with its error
     good = lake.put("2025-12-09/day.csv", GOOD)
     [notified] = [m for m in lake.receive() if "Records" in m["Body"]]
     # as the redrive policy moves a message whose retries ran out: body only, no error

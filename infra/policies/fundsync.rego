@@ -168,3 +168,18 @@ warn contains msg if {
 	r.change.after_unknown.policy == true
 	msg := sprintf("[iam-policy-unknown-at-plan] %s: the policy is only known after apply and cannot be checked", [r.address])
 }
+
+# -- CloudWatch ---------------------------------------------------------------------
+
+# An alarm is only worth its cost when it tells someone: every alarm notifies a topic (its
+# actions may be known only after apply, when the topic is created in the same plan).
+notifies(a) if count(object.get(a.change.after, "alarm_actions", [])) > 0
+
+notifies(a) if a.change.after_unknown.alarm_actions
+
+deny contains msg if {
+	some a in resources
+	a.type == "aws_cloudwatch_metric_alarm"
+	not notifies(a)
+	msg := sprintf("[alarm-without-action] %s: alarm \"%s\" notifies no one (alarm_actions)", [a.address, a.change.after.alarm_name])
+}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from loader import __version__
-from loader.cli import backfill, dev, load, ops, parse, prune, queue, revert, verify
+from loader.cli import backfill, dev, load, ops, parse, prune, queue, revert, verify, watch
 from loader.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
-    for module in (parse, load, backfill, ops, verify, prune, revert, queue, dev):
+    for module in (parse, load, backfill, ops, verify, prune, revert, watch, queue, dev):
         module.register(commands)
     return parser
 

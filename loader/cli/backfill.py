@@ -21,6 +21,7 @@ from loader.cli.common import (
     parse_options,
     parse_settings,
     positive_int,
+    quality_option,
     verify_option,
 )
 from loader.display import shown
@@ -90,6 +91,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="reload what is already loaded")
     verify_option(parser)
+    quality_option(parser)
     merge_options(parser)
     parser.add_argument(
         "--json",

@@ -234,11 +234,46 @@ def db_config(args: argparse.Namespace) -> DbConfig:
         defaults_file=getattr(args, "defaults_file", None),
     )
     config = resolve(flags)
-    if getattr(args, "verify", False) and not config.verify:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if getattr(args, "verify", False) and not config.verify:
         config = replace(config, verify=True)
+    if quality := getattr(args, "quality", None):  # the flags over the environment's
+        config = replace(config, quality=",".join(filter(None, [config.quality, *quality])))
     return config
+
+
+def json_default(zone: str) -> Any:
+    """``json.dumps``'s ``default`` for what the database returns: a decimal exactly (never a
+    float, never an exponent), a date as ISO 8601, a time as ISO 8601 with the session's
+    offset (``zone``, ``+07:00``: the server's times are in the session's zone)."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    offset = zone if zone[:1] in ("+", "-") else ""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format(value, "f")
+        if isinstance(value, datetime):
+            return value.isoformat() + (offset if value.tzinfo is None else "")
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return default
+
+
+def quality_option(parser: argparse.ArgumentParser) -> None:
+    """``--quality CHECK=POLICY``: the quality gate's policy of one check (repeatable)."""
+    parser.add_argument(
+        "--quality",
+        action="append",
+        metavar="CHECK=POLICY",
+        help="the quality gate: CHECK (funds_missing, funds_new, rows_per_fund, nulls, texts, "
+        "duplicates, jumps, total_rows, or all) set to off, warn or hold (also "
+        "FUNDSYNC_QUALITY=check=policy,...; docs/operations.md)",
+    )
 
 
 def verify_option(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from loader.cli.common import (
     merge_options,
     parse_options,
     parse_settings,
+    quality_option,
     verify_option,
 )
 from loader.display import shown
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 LOAD_HEADER = (
     f"{'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} {'unchanged':>10} "
-    f"{'rejected':>9} {'seconds':>8}  source"
+    f"{'deleted':>8} {'rejected':>9} {'seconds':>8}  source"
 )
 
 
@@ -55,7 +56,14 @@ def register(commands: Any) -> None:
     )
     load.add_argument("--json", action="store_true", help="one JSON object per source")
     load.add_argument("--force", action="store_true", help="reload even if already loaded")
+    load.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="merge each file in a transaction that is rolled back: what it would insert, "
+        "update and (with --mode replace-days) delete, and nothing written, not even the ledger",
+    )
     verify_option(load)
+    quality_option(load)
     merge_options(load)
     db_option(load)
     aws_options(load)
@@ -119,7 +127,9 @@ def run_load(args: argparse.Namespace) -> int:
         if not args.json and not args.quiet:
             print(LOAD_HEADER)
         for source in sources:
-            report = load_source(source, session, options, force=args.force, rejects=rejects)
+            report = load_source(
+                source, session, options, force=args.force, dry_run=args.dry_run, rejects=rejects
+            )
             if first_read is not None:  # the first source's: process start to its first byte
                 report = replace(report, timings=(("start", first_read), *report.timings))
                 first_read = None
@@ -160,6 +170,10 @@ def _print(report: LoadReport, args: argparse.Namespace) -> None:
         print(line, flush=True)
     if report.note:
         print(f"    {shown(report.note)}", flush=True)
+    for finding in report.quality:  # the quality gate: warnings, or why the file is held
+        day = f" {finding['d_trade']}" if finding.get("d_trade") else ""
+        print(f"    quality {finding['policy']}{day}: {finding['check']}: "
+              f"{shown(finding['detail'])}", flush=True)  # fmt: skip
     if args.verbose:
         stages = ", ".join(f"{name} {seconds:.3f}" for name, seconds in report.timings)
         print(f"    stage seconds: {stages or '-'}", flush=True)
@@ -172,6 +186,7 @@ def load_line(r: dict[str, Any]) -> str:
 
     return (
         f"{r['status']!s:<9} {n('rows_merged'):>10} {n('inserted'):>10} {n('updated'):>9} "
-        f"{n('unchanged'):>10} {n('rejected_rows'):>9} {float(r['seconds']):>8.2f}  "
+        f"{n('unchanged'):>10} {n('deleted'):>8} {n('rejected_rows'):>9} "
+        f"{float(r['seconds']):>8.2f}  "
         f"{shown(r['source'])}"
     )

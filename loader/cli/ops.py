@@ -6,27 +6,44 @@ import argparse
 import csv
 import itertools
 import json
+import os
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from loader.cli.common import EXIT_OK, EXIT_REJECTED, command, day, db_config, db_option
+from loader.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    command,
+    day,
+    db_config,
+    db_option,
+    json_default,
+)
+from loader.cli.watch import attempt_header, attempt_line, print_status, status_document
 from loader.display import shown
-
-if TYPE_CHECKING:
-    from loader.mysql.status import Attempt, Status
 
 
 def register(commands: Any) -> None:
+    _register_status(commands)
+    _register_ledger_views(commands)
+    _register_query(commands)
+
+
+def _register_status(commands: Any) -> None:
     status = command(
         commands,
         "status",
         help="the state of the loads: recent, failed, stuck; rows per trade date, gaps flagged",
         description="Recent loads, what was rejected or failed and why, attempts stuck in "
-        "'loading' whose process is gone, and per trade date the rows fund_data holds with "
-        "missing weekdays and short days flagged. Exit status 1 when anything needs a look "
-        "(a problem, a stuck attempt, a flagged day).",
+        "'loading' whose process is gone, files the quality gate held, loads with quality "
+        "warnings, trade dates past their deadline with no file, and per trade date the rows "
+        "fund_data holds with missing weekdays and short days flagged. A problem a later load "
+        "of the same source resolved, or one acknowledged (fundsync ack), is shown but does "
+        "not page. Exit status 1 when anything still needs a look (--json: needs_look says "
+        "what).",
     )
     status.add_argument(
         "--since",
@@ -35,6 +52,18 @@ def register(commands: Any) -> None:
         "problems of 7 days, the 31 days up to the latest trade date)",
     )
     status.add_argument("--source", metavar="PREFIX", help="only sources whose key starts so")
+    status.add_argument(
+        "--deadline",
+        metavar="HH:MM",
+        help="freshness: a trade date's file is due by this time (the session's zone) the next "
+        "day; weekdays not in --holidays are expected (also FUNDSYNC_DEADLINE; off unless set)",
+    )
+    status.add_argument(
+        "--holidays",
+        metavar="FILE|DATES",
+        help="trade dates no file is expected for: a file of dates or a comma list "
+        "(also FUNDSYNC_HOLIDAYS)",
+    )
     status.add_argument("--limit", type=int, default=20, help="recent loads shown (20)")
     status.add_argument("--json", action="store_true", help="one JSON document")
     status.add_argument("--chart", metavar="FILE.png", help="draw rows per trade date to FILE")
@@ -46,6 +75,8 @@ def register(commands: Any) -> None:
     db_option(status)
     status.set_defaults(func=run_status)
 
+
+def _register_ledger_views(commands: Any) -> None:
     history = command(commands, "history", help="every attempt to load one source, in order")
     history.add_argument(
         "source",
@@ -71,33 +102,34 @@ def register(commands: Any) -> None:
     show.add_argument("--json", action="store_true", help="one JSON document")
     db_option(show)
     show.set_defaults(func=run_show)
-    _register_query(commands)
 
 
 def _register_query(commands: Any) -> None:
     query = command(
         commands,
         "query",
-        help="read fund_data back: one ticker, or what one source wrote",
-        description="Rows of fund_data, decimals exactly as the database holds them. "
+        help="read fund_data back: one ticker, one trade date, or what one source wrote",
+        description="Rows of fund_data, decimals exactly as the database holds them, streamed: "
+        "--ticker T, --date D, --since/--until (any of them with --col-code C), or --source S. "
         "--format csv writes CSV to stdout for other tools.",
     )
-    which = query.add_mutually_exclusive_group(required=True)
+    which = query.add_mutually_exclusive_group()
     which.add_argument("--ticker", help="every row of this ticker")
+    which.add_argument("--date", type=day, help="every row of this trade date")
     which.add_argument(
         "--source",
         metavar="SOURCE",
         help="every row this source (a path, key or s3:// URI) wrote last",
     )
-    query.add_argument("--col-code", help="with --ticker --history: the value's col_code")
+    query.add_argument("--col-code", help="only this col_code (with --history: required)")
     query.add_argument(
         "--history",
         action="store_true",
         help="with --ticker and --col-code: every value each key held (the change log), "
         "which load wrote it and which replaced it",
     )
-    query.add_argument("--since", type=day, help="with --ticker: from this trade date")
-    query.add_argument("--until", type=day, help="with --ticker: to this trade date")
+    query.add_argument("--since", type=day, help="from this trade date")
+    query.add_argument("--until", type=day, help="to this trade date (inclusive)")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     db_option(query)
     query.set_defaults(func=run_query)
@@ -108,16 +140,21 @@ def _register_query(commands: Any) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     from loader.mysql.connection import connect
-    from loader.mysql.status import mark_abandoned, status
+    from loader.mysql.status import Calendar, mark_abandoned, status
     from loader.sources import ledger_prefix
 
     prefix = ledger_prefix(args.source) if args.source else None
-    conn = connect(db_config(args))
+    config = db_config(args)
+    conn = connect(config)
     try:
         if args.mark_abandoned:
             marked = mark_abandoned(conn, prefix)
             print(f"marked {marked} stuck attempt(s) abandoned", file=sys.stderr)
-        state = status(conn, args.since, prefix, args.limit)
+        calendar = Calendar.of(
+            args.holidays or os.environ.get("FUNDSYNC_HOLIDAYS"),
+            args.deadline or os.environ.get("FUNDSYNC_DEADLINE"),
+        )
+        state = status(conn, args.since, prefix, args.limit, calendar)
     finally:
         conn.close()
     if args.chart:
@@ -125,77 +162,11 @@ def run_status(args: argparse.Namespace) -> int:
 
         rows_per_day(state.days, args.chart)
     if args.json:
-        print(json.dumps(_status_document(state), default=_json, indent=1))
+        document = status_document(state)
+        print(json.dumps(document, default=json_default(config.time_zone), indent=1))
     else:
-        _print_status(state, args)
-    attention = state.problems or state.stuck or state.flagged
-    return EXIT_REJECTED if attention else EXIT_OK
-
-
-def _status_document(state: Status) -> dict[str, Any]:
-    return {
-        "held": {"oldest": state.held.oldest, "newest": state.held.newest, "rows": state.held.rows},
-        "since": state.since,
-        "recent": [a.to_dict() for a in state.recent],
-        "problems": [a.to_dict() for a in state.problems],
-        "stuck": [a.to_dict() for a in state.stuck],
-        "days": [{"d_trade": d.d_trade, "rows": d.rows, "flag": d.flag} for d in state.days],
-    }
-
-
-def _print_status(state: Status, args: argparse.Namespace) -> None:
-    if not args.quiet:
-        print("recent loads:")
-        print(_attempt_header())
-        for attempt in state.recent:
-            print(_attempt_line(attempt))
-    if state.problems:
-        print(f"\n{len(state.problems)} rejected or failed:")
-        for attempt in state.problems:
-            print(
-                f"  {attempt.status:<9} {attempt.started_at:%Y-%m-%d %H:%M}  "
-                f"{shown(attempt.source)}"
-            )
-            print(f"            {shown(attempt.reason or '(no reason recorded)')}")
-    if state.stuck:
-        print(f"\n{len(state.stuck)} stuck in 'loading' (their process or connection is gone):")
-        for attempt in state.stuck:
-            since = f"{attempt.started_at:%Y-%m-%d %H:%M}"
-            print(f"  #{attempt.id} since {since}  {shown(attempt.source)}")
-        print("  they block nothing; the next load of each source marks it abandoned, or run")
-        print("  fundsync status --mark-abandoned")
-    flagged = state.flagged
-    held = state.held
-    if not args.quiet and held.oldest is not None:
-        print(f"\nfund_data holds {held.rows:,} rows, trade dates {held.oldest} to {held.newest}")
-    if not args.quiet or flagged:
-        print(
-            f"\nrows per trade date from {state.since} ({len(state.days)} day(s), "
-            f"{len(flagged)} flagged):"
-        )
-        for d in state.days if args.verbose or len(state.days) <= 40 else flagged:
-            mark = f"  <- {d.flag}" if d.flag else ""
-            print(f"  {d.d_trade} {d.d_trade:%a} {d.rows:>12,}{mark}")
-
-
-def _attempt_header() -> str:
-    return (
-        f"  {'id':>6} {'status':<9} {'rows':>10} {'inserted':>10} {'updated':>9} "
-        f"{'unchanged':>10} {'deleted':>8} {'seconds':>8} {'verified':<8}  {'when':<16}  source"
-    )
-
-
-def _attempt_line(a: Attempt) -> str:
-    def n(value: int | None) -> str:
-        return "-" if value is None else f"{value:,}"
-
-    seconds = "-" if a.duration_ms is None else f"{a.duration_ms / 1000:.2f}"
-    status = "stuck" if a.stuck else a.status
-    return (
-        f"  {a.id:>6} {status:<9} {n(a.rows_merged):>10} {n(a.inserted):>10} {n(a.updated):>9} "
-        f"{n(a.unchanged):>10} {n(a.deleted):>8} {seconds:>8} {'yes' if a.verified else '-':<8}  "
-        f"{a.started_at:%Y-%m-%d %H:%M}  {shown(a.source)}"
-    )
+        print_status(state, args, config.time_zone)
+    return EXIT_REJECTED if state.needs_look else EXIT_OK
 
 
 # -- history and show -------------------------------------------------------------------
@@ -206,7 +177,8 @@ def run_history(args: argparse.Namespace) -> int:
     from loader.mysql.ledger import known_key
     from loader.mysql.status import history
 
-    conn = connect(db_config(args))
+    config = db_config(args)
+    conn = connect(config)
     try:
         key = known_key(conn, args.source)
         attempts = history(conn, key)
@@ -217,11 +189,11 @@ def run_history(args: argparse.Namespace) -> int:
         return EXIT_REJECTED
     if args.json:
         print(json.dumps({"source": key, "attempts": [a.to_dict() for a in attempts]},
-                         default=_json, indent=1))  # fmt: skip
+                         default=json_default(config.time_zone), indent=1))  # fmt: skip
         return EXIT_OK
-    print(_attempt_header())
+    print(attempt_header(config.time_zone))
     for attempt in attempts:
-        print(_attempt_line(attempt))
+        print(attempt_line(attempt))
         if attempt.reason and attempt.status != "loaded":
             print(f"{'':>18}{shown(attempt.reason)}")
     return EXIT_OK
@@ -232,7 +204,8 @@ def run_show(args: argparse.Namespace) -> int:
     from loader.mysql.ledger import known_key
     from loader.mysql.status import last_change
 
-    conn = connect(db_config(args))
+    config = db_config(args)
+    conn = connect(config)
     try:
         change = last_change(conn, known_key(conn, args.source), held=args.held)
     finally:
@@ -247,7 +220,7 @@ def run_show(args: argparse.Namespace) -> int:
             "days": [{"d_trade": d, "rows_in_file": n, "rows_held": held}
                      for d, n, held in change.days],
         }  # fmt: skip
-        print(json.dumps(document, default=_json, indent=1))
+        print(json.dumps(document, default=json_default(config.time_zone), indent=1))
         return EXIT_OK
     if a.status == "reverted":  # fundsync revert: its note names the load it undid
         print(f"{shown(a.source)}: {a.error} at {a.started_at:%Y-%m-%d %H:%M:%S} (ledger #{a.id})")
@@ -279,23 +252,33 @@ def run_query(args: argparse.Namespace) -> int:
     from loader.mysql.ledger import known_key
     from loader.mysql.read import COLUMNS, rows_by_source, rows_by_ticker
 
-    if args.source and (args.since or args.until):
-        print("fundsync: --since and --until go with --ticker", file=sys.stderr)
-        return 2
-    if args.history or args.col_code:
-        if not (args.ticker and args.col_code and args.history):
+    if args.date:
+        if args.since or args.until:
+            print("fundsync: --date is one trade date: not with --since/--until", file=sys.stderr)
+            return EXIT_USAGE
+        args.since = args.until = args.date
+    if args.source and (args.since or args.until or args.col_code):
+        print("fundsync: --source takes no other filter", file=sys.stderr)
+        return EXIT_USAGE
+    if not (args.ticker or args.source or args.since or args.until):
+        print("fundsync: query needs --ticker, --source, --date or --since/--until",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    if args.history:
+        if not (args.ticker and args.col_code):
             print("fundsync: --history goes with --ticker and --col-code", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         from loader.cli.revert import run_value_history
 
         return run_value_history(args)
-    conn = connect(db_config(args))
-    if args.ticker:
-        rows = rows_by_ticker(conn, args.ticker, args.since, args.until)
-    else:
+    config = db_config(args)
+    conn = connect(config)
+    if args.source:
         rows = rows_by_source(conn, known_key(conn, args.source))
+    else:
+        rows = rows_by_ticker(conn, args.ticker, args.since, args.until, args.col_code)
     try:
-        count = _write(rows, COLUMNS, args.format)
+        count = _write(rows, COLUMNS, args.format, config.time_zone)
     finally:
         rows.close()
         conn.close()
@@ -304,8 +287,9 @@ def run_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write(rows: Any, columns: list[str], form: str) -> int:
+def _write(rows: Any, columns: list[str], form: str, zone: str = "") -> int:
     count = 0
+    default = json_default(zone)
     if form == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
@@ -314,8 +298,8 @@ def _write(rows: Any, columns: list[str], form: str) -> int:
             count += 1
     elif form == "json":
         for row in rows:
-            print(json.dumps(dict(zip(columns, row, strict=True)), default=_json,
-                             ensure_ascii=False))  # fmt: skip
+            document = dict(zip(columns, row, strict=True))
+            print(json.dumps(document, default=default, ensure_ascii=False))
             count += 1
     else:
         count = _table(rows, columns)
@@ -357,11 +341,3 @@ def _text(value: Any) -> str:
     if isinstance(value, Decimal):  # as the database wrote it, every digit of DECIMAL(38,12):
         return format(value, "f")  # str() would print 0.000000000001 as 1E-12
     return str(value)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")  # exact, never a float, never an exponent
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)

@@ -19,6 +19,7 @@ from loader.cli.common import (
     parse_options,
     parse_settings,
     positive_int,
+    quality_option,
     verify_option,
 )
 from loader.display import shown
@@ -39,7 +40,10 @@ def _register_worker(commands: Any) -> None:
         description="The Lambda handler's processing as a long-running SQS consumer: "
         "messages whose input is bad go to the dead-letter queue at once, failures of the "
         "environment are left for SQS to redeliver. Visibility is extended while a load "
-        "runs; SIGTERM finishes the current message and exits. Logs are JSON lines.",
+        "runs; SIGTERM finishes the current message and exits. Logs are JSON lines. Exit "
+        "status 0 when every message of the run was done, 1 with --until-empty when any was "
+        "dead-lettered or left to be retried, or when the worker stopped on its own (the "
+        "database unreachable).",
     )
     worker.add_argument(
         "--queue-url",
@@ -77,6 +81,7 @@ def _register_worker(commands: Any) -> None:
     )
     _log_options(worker)
     verify_option(worker)
+    quality_option(worker)
     merge_options(worker)
     db_option(worker)
     aws_options(worker)
@@ -153,6 +158,8 @@ def run_worker(args: argparse.Namespace) -> int:
     settings = PipelineSettings.from_env(dlq_url=args.dlq_url, retry_delay_seconds=args.retry_delay)
     if args.verify:
         os.environ[DB_ENV["verify"]] = "1"  # the worker's connection may come from the env
+    if args.quality:
+        os.environ[DB_ENV["quality"]] = ",".join(args.quality)
     config = db_config(args) if args.db else None
     level = args.log_level or ("WARNING" if args.quiet else "DEBUG" if args.verbose else "INFO")
     log_format = args.log_format or ("text" if sys.stdout.isatty() else "json")
@@ -170,6 +177,13 @@ def run_worker(args: argparse.Namespace) -> int:
         summary = worker.run()
     if summary.stopped_because:
         print(f"fundsync: worker stopped: {summary.stopped_because}", file=sys.stderr)
+        return EXIT_REJECTED
+    if args.until_empty and (summary.rejected or summary.retry):  # a scheduled run: not green
+        print(
+            f"fundsync: {summary.rejected} message(s) dead-lettered, {summary.retry} left to be "
+            f"retried, of {summary.messages}",
+            file=sys.stderr,
+        )
         return EXIT_REJECTED
     return EXIT_OK
 

@@ -80,6 +80,9 @@ class DbConfig:
     """Prove before each commit that fund_data holds exactly the file's values (URL
     ``verify=1``, ``FUNDSYNC_VERIFY``, ``--verify``); off by default for its cost
     (docs/mysql.md, "Verified loads")."""
+    quality: str = ""
+    """The quality gate's policies over its defaults (``check=off|warn|hold,...``;
+    ``FUNDSYNC_QUALITY``, ``--quality``; :mod:`loader.mysql.quality`)."""
 
     def __post_init__(self) -> None:
         if self.staging_table not in STAGING_TABLES:
@@ -155,6 +158,8 @@ class DbConfig:
         verify = env.get(DB_ENV["verify"], "").strip().lower()
         if verify in _TRUE and not self.verify:
             changes["verify"] = True
+        if (quality := env.get(DB_ENV["quality"], "").strip()) and not self.quality:
+            changes["quality"] = quality
         if not self.password and (password := env.get(DB_ENV["db_password"])):
             changes["password"] = password  # the URL's own password wins
         return replace(self, **changes) if changes else self

@@ -28,6 +28,17 @@ def lock_days(cur: Any, days: Iterable[date]) -> None:
         cur.execute(sql.lock_days(len(batch)), batch)
 
 
+def empty_days(cur: Any, days: Iterable[date]) -> set[date]:
+    """The trade dates among ``days`` that fund_data holds no row of (after :func:`lock_days`)."""
+    ordered = sorted(set(days))
+    if not ordered:
+        return set()
+    marks = ", ".join(["%s"] * len(ordered))
+    cur.execute(f"SELECT d_trade FROM {sql.DAYS_TABLE} WHERE d_trade IN ({marks}) "
+                "AND row_count > 0", ordered)  # fmt: skip
+    return set(ordered) - {d for (d,) in cur.fetchall()}
+
+
 def new_keys_by_day(cur: Any, stage: str) -> dict[date, int]:
     """Per trade date, the staged rows whose key fund_data does not hold: what the merge will
     insert (read before it, under this load's day locks)."""

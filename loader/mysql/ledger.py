@@ -1,4 +1,4 @@
-"""The load ledger, ``fund_data_loads`` (CONTRACT §2.2): every attempt, its counts and status.
+"""The load ledger, ``fund_data_loads`` (spec §2.2): every attempt, its counts and status.
 
 The statements are built by pure functions (testable without a server) and
 run by the small functions below. What a row holds comes from the report
@@ -7,6 +7,7 @@ run by the small functions below. What a row holds comes from the report
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +30,16 @@ COUNT_FIELDS = (
     "unchanged",
     "rejected_rows",
 )
-TEXT_FIELDS = ("encoding", "date_format", "date_order", "method", "digest", "mode", "request")
+TEXT_FIELDS = (
+    "encoding",
+    "date_format",
+    "date_order",
+    "method",
+    "digest",
+    "mode",
+    "request",
+    "quality",
+)
 ERROR_BYTES = 60_000
 """The ``error`` column is TEXT (65,535 bytes): longer error texts are cut to this many."""
 KEY_CHARS = 1024
@@ -58,7 +68,13 @@ def lock_name(ledger_id: int) -> str:
 
 
 def _outcome_fields(report: dict[str, Any]) -> list[str]:
-    return [f for f in (*COUNT_FIELDS, *TEXT_FIELDS) if report.get(f) is not None]
+    return [f for f in (*COUNT_FIELDS, *TEXT_FIELDS) if report.get(f) not in (None, [])]
+
+
+def _value(report: dict[str, Any], name: str) -> Any:
+    """A report field as the ledger stores it (the quality findings as JSON)."""
+    value = report[name]
+    return json.dumps(value) if name == "quality" else value
 
 
 def latest_digest(conn: MySQLConnectionAbstract, key: str) -> str | None:
@@ -117,7 +133,7 @@ class Loaded:
 
     def answers(self, request: str, verify: bool) -> bool:
         """Whether this load did what a new load asked ``request`` (and ``verify``) would
-        do: the same request, and a proof when one is asked (CONTRACT §1.2's skip rule, with
+        do: the same request, and a proof when one is asked (spec §1.2's skip rule, with
         what was asked as part of "already loaded")."""
         return self.request == request and (self.verified or not verify)
 
@@ -133,7 +149,7 @@ _LOADED = (
 def latest_load(conn: MySQLConnectionAbstract, key: str) -> Loaded | None:
     """The most recent successful load of this source, if any.
 
-    The skip rule reads it (CONTRACT §1.2): the latest load decides, so content
+    The skip rule reads it (spec §1.2): the latest load decides, so content
     that was replaced and then comes back (v1, v2, v1) loads again.
     """
     row = _latest_loaded(conn, key, _LOADED)
@@ -230,7 +246,7 @@ def finish(
     cur.execute(
         f"UPDATE {LEDGER_TABLE} SET status = %s, {assignments}error = %s, finished_at = NOW(6), "
         "duration_ms = TIMESTAMPDIFF(MICROSECOND, started_at, NOW(6)) DIV 1000 WHERE id = %s",
-        (report["status"], *(report[f] for f in fields), cut_error(error), ledger_id),
+        (report["status"], *(_value(report, f) for f in fields), cut_error(error), ledger_id),
     )
     record_days(cur, ledger_id, days)
     cur.close()
@@ -257,7 +273,7 @@ def record(
         (
             *_identity_values(source),
             report["status"],
-            *(report[f] for f in fields),
+            *(_value(report, f) for f in fields),
             cut_error(error),
             int(seconds * 1_000_000),
             int(seconds * 1000),

@@ -20,7 +20,7 @@ sends the file back the staging way).
 
 It never raises for a bad or failed file: the outcome is the returned
 report's ``status``, decided by :func:`loader.outcome.outcome_of`, and
-recorded in the ledger (CONTRACT §2.2: every attempt).
+recorded in the ledger (spec §2.2: every attempt).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 import mysql.connector
 
 from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderError
-from loader.mysql import changes, days, ledger
+from loader.mysql import changes, days, ledger, quality
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
 from loader.mysql.digest import verify_load
 from loader.mysql.session import Session
@@ -46,12 +46,15 @@ from loader.mysql.write import (
     without_snapshot_days,
 )
 from loader.outcome import Status, outcome_of
+from loader.prepare.digest import typed
 from loader.prepare.prepared import PreparedFile
 from loader.report import LoadReport, MergeCounts
 from loader.sources import SourceIdentity
 from loader.timing import Span, Stopwatch, no_span
 
 RETRIES = 5
+Gate = tuple[tuple[dict[str, Any], ...], "quality.Profile | None"]
+"""The quality gate's findings, and the file's profile (None: the gate was off)."""
 
 
 def merge(
@@ -60,6 +63,7 @@ def merge(
     *,
     force: bool = False,
     newer_wins: bool = True,
+    dry_run: bool = False,
     span: Span = no_span,
 ) -> LoadReport:
     """Merge one prepared file, or record why not; never raises for a bad or failed file.
@@ -72,6 +76,8 @@ def merge(
     """
     if not newer_wins:
         prepared = replace(prepared, newer_wins=False)
+    if dry_run:
+        prepared = replace(prepared, dry_run=True)
     try:
         return _merge(session, prepared, force, Stopwatch(span))
     finally:
@@ -91,13 +97,16 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
                 f"{prepared.key}: the ledger changed while the file was prepared: run again"
             )
         session.check_target()  # every load: another session may have changed the table
+        findings, profiled = _gate(session, prepared, watch)
+        if any(f["policy"] == "hold" for f in findings):
+            return _recorded(session, prepared, "held", watch, _held_note(findings), findings)
         conn = session.connection()
         ledger.abandon_stale(conn, prepared.key)
         if session.config.staging_table == "regular":
             session.drop_leftover_stages()
         with watch.stage("ledger"):
-            ledger_id = ledger.start(conn, prepared.identity)
-        report = _merge_retrying(session, prepared, watch, ledger_id)
+            ledger_id = 0 if prepared.dry_run else ledger.start(conn, prepared.identity)
+        report = _merge_retrying(session, prepared, watch, ledger_id, (tuple(findings), profiled))
         _release(session, ledger_id)
         return report
     except mysql.connector.Error as error:
@@ -107,7 +116,7 @@ def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwat
 
 
 def answered_by(session: Session, identity: SourceIdentity, request: str) -> ledger.Loaded | None:
-    """The skip rule (CONTRACT §1.2, with issue 21's "what was asked"): the latest successful
+    """The skip rule (spec §1.2, with issue 21's "what was asked"): the latest successful
     load of this source merged exactly this content, asked the same way (the same request,
     and verified when a proof is asked); that load, else None."""
     with session.classified():
@@ -168,14 +177,18 @@ def skip_superseded(
 
 
 def _merge_retrying(
-    session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int
+    session: Session,
+    prepared: PreparedFile,
+    watch: Stopwatch,
+    ledger_id: int,
+    gate: Gate = ((), None),
 ) -> LoadReport:
     """:func:`_merge_once`, again after a deadlock, a lock wait timeout or a conflict with
     another writer (jittered backoff). When the retries run out, the error says how many
     there were (the report's ``retries``)."""
     for attempt in range(RETRIES + 1):
         try:
-            return _merge_once(session, prepared, watch, ledger_id, attempt)
+            return _merge_once(session, prepared, watch, ledger_id, attempt, gate)
         except (DatabaseError, ConcurrentWrite) as error:
             session.rollback_quietly()
             retryable = isinstance(error, ConcurrentWrite) or (
@@ -189,7 +202,12 @@ def _merge_retrying(
 
 
 def _merge_once(
-    session: Session, prepared: PreparedFile, watch: Stopwatch, ledger_id: int, retries: int
+    session: Session,
+    prepared: PreparedFile,
+    watch: Stopwatch,
+    ledger_id: int,
+    retries: int,
+    gate: Gate,
 ) -> LoadReport:
     conn = session.connection()
     stage = session.empty_stage(ledger_id)  # DDL: commits, so before the transaction
@@ -197,10 +215,11 @@ def _merge_once(
     try:
         changes.set_load(cur, ledger_id)
         begin(conn, cur, prepared)
+        new_days = days.empty_days(cur, prepared.days)  # locked: none can fill meanwhile
         work, lost = without_snapshot_days(session, prepared, watch)
         written = merge_direct(session, cur, work, watch, stage)
         if written is None:
-            written = merge_by_diff(session, cur, work, watch)
+            written = merge_by_diff(session, cur, work, watch, stage)
         if written is None:
             written = merge_staged_rows(session, cur, work, watch, stage)
         merged, proof = written.merged, written.proof
@@ -224,11 +243,11 @@ def _merge_once(
             merge_timings=watch.timings(),
             merge_seconds=watch.elapsed,
         )
-        touched = tuple(zip(work.days, work.day_rows, strict=True))
-        changes.record_lineage(cur, ledger_id)
-        ledger.finish(conn, ledger_id, report.to_dict(), None, touched)
-        conn.commit()
-        return replace(report, seconds=prepared.seconds + watch.elapsed)
+        findings, profiled = gate
+        if profiled is not None:  # the profile of its whole days, for the next gate
+            whole = set(work.days) if work.replace_days else new_days & set(work.days)
+            quality.record_profile(cur, profiled, whole)
+        return _commit(conn, cur, work, replace(report, quality=findings), watch)
     except mysql.connector.Error as error:
         raise classify(error, session.config) from None
     except BaseException:  # a loader error, the staging writer's error, an interrupt
@@ -240,6 +259,59 @@ def _merge_once(
         session.drop_stage(stage)
 
 
+def _commit(
+    conn: Any, cur: Any, work: PreparedFile, report: LoadReport, watch: Stopwatch
+) -> LoadReport:
+    """The ledger row finished with the report and the load committed; for a dry run, all
+    of it rolled back instead."""
+    seconds = work.seconds + watch.elapsed
+    if work.dry_run:  # what it would do, and nothing of it kept
+        conn.rollback()
+        note = "dry run: rolled back, nothing written"
+        return replace(report, note=note, ledger_id=None, seconds=seconds)
+    assert report.ledger_id is not None
+    touched = tuple(zip(work.days, work.day_rows, strict=True))
+    changes.record_lineage(cur, report.ledger_id)
+    ledger.finish(conn, report.ledger_id, report.to_dict(), None, touched)
+    conn.commit()
+    return replace(report, seconds=seconds)
+
+
+# -- the quality gate -----------------------------------------------------------------
+
+
+def _gate(
+    session: Session, prepared: PreparedFile, watch: Stopwatch
+) -> tuple[list[dict[str, Any]], quality.Profile | None]:
+    """The quality gate's findings for this file (:mod:`loader.mysql.quality`), and its
+    profile (recorded for the next date's gate when the file merges)."""
+    policy = quality.policy_of(session.config.quality)
+    if prepared.staging is None or all(p == "off" for p in policy.values()):
+        return [], None
+    with watch.stage("quality"), session.classified():
+        conn = session.connection()
+        cur: Any = conn.cursor()
+        new_days = set(prepared.days)
+        if prepared.days:
+            marks = ", ".join(["%s"] * len(prepared.days))
+            cur.execute(
+                f"SELECT d_trade FROM fund_data_days WHERE d_trade IN ({marks}) AND row_count > 0",
+                prepared.days,
+            )
+            new_days -= {d for (d,) in cur.fetchall()}
+        duplicates = prepared.parsed.duplicates_in_file if prepared.parsed else 0
+        profiled = quality.profile(typed(prepared.staging.frame()))
+        found = quality.check(cur, profiled, new_days, duplicates, policy)
+        cur.close()
+        conn.commit()
+    return [f.to_dict() for f in found], profiled
+
+
+def _held_note(findings: list[dict[str, Any]]) -> str:
+    holds = [f"{f['check']}: {f['detail']}" for f in findings if f["policy"] == "hold"]
+    return "held by the quality gate: " + "; ".join(holds)
+
+
 # -- recording what did not merge ----------------------------------------------------
 
 
@@ -249,12 +321,16 @@ def _recorded(
     status: Status,
     watch: Stopwatch,
     note: str | None = None,
+    findings: list[dict[str, Any]] | None = None,
 ) -> LoadReport:
     """The report of a file that is not merged (skipped, or failed before), recorded in one
     finished ledger row. Recording is best effort: the outcome stands without it."""
     report = LoadReport.of(
         prepared, status, merge_timings=watch.timings(), merge_seconds=watch.elapsed, note=note
     )
+    report = replace(report, quality=tuple(findings or ()))
+    if prepared.dry_run:
+        return report
     error = prepared.failure.message if prepared.failure else note
     try:
         conn = session.connection()

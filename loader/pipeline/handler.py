@@ -103,10 +103,17 @@ def _delay_retry(pipe: Pipeline, queue_arn: str | None, message: SqsMessage) -> 
         )
 
 
+CHECK_FRESHNESS = {"fundsync": "check-freshness"}
+"""The event of the scheduled freshness check (EventBridge; docs/runbook.md)."""
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS event in, ``{"batchItemFailures": [{"itemIdentifier": id}, ...]}`` out."""
+    """SQS event in, ``{"batchItemFailures": [{"itemIdentifier": id}, ...]}`` out; the
+    scheduled check event (:data:`CHECK_FRESHNESS`) in, ``{"late": [...]}`` out."""
     global _cold
     pipe = pipeline()
+    if event.get("fundsync") == CHECK_FRESHNESS["fundsync"]:
+        return check_freshness(pipe)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     deadline = Deadline(
         remaining_ms=remaining,
@@ -140,3 +147,23 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         retry=[f["itemIdentifier"] for f in failures],
     )
     return dict(response)
+
+
+def check_freshness(pipe: Pipeline) -> dict[str, Any]:
+    """The expected trade dates past their deadline with no file (``FUNDSYNC_DEADLINE``,
+    ``FUNDSYNC_HOLIDAYS``), as the metric ``LateTradeDates`` (0 when all is well: the alarm
+    also fires when the check stops reporting) and the answer."""
+    from loader.mysql.status import Calendar, status
+
+    calendar = Calendar.of(
+        os.environ.get("FUNDSYNC_HOLIDAYS"), os.environ.get("FUNDSYNC_DEADLINE") or "09:00"
+    )
+    try:
+        with pipe.session.classified():
+            state = status(pipe.session.connection(), calendar=calendar)
+        late = [d.isoformat() for d in state.late]
+        telemetry.count("LateTradeDates", len(late))
+        telemetry.info("freshness checked", late=late, needs_look=state.needs_look)
+    finally:
+        telemetry.flush()
+    return {"late": late, "needs_look": state.needs_look}

@@ -43,6 +43,7 @@ STATUS_METRICS = {
     "skipped": "FilesSkipped",
     "rejected": "FilesRejected",
     "failed": "FilesFailed",
+    "held": "FilesHeld",
 }
 
 
@@ -161,6 +162,9 @@ class Telemetry:
                 add(name=name, unit=MetricUnit.Count, value=value)
         if report.get("verified"):
             add(name="LoadsVerified", unit=MetricUnit.Count, value=1)
+        warnings = [f for f in report.get("quality") or () if f.get("policy") == "warn"]
+        if warnings:
+            add(name="QualityWarnings", unit=MetricUnit.Count, value=len(warnings))
         if rate := report.get("rows_per_second"):
             add(name="RowsPerSecond", unit=MetricUnit.CountPerSecond, value=rate)
         if report.get("bytes") is not None:

@@ -46,6 +46,9 @@ class PreparedFile:
     dates that it lacks (``--mode replace-days``)."""
     max_delete_share: float | None = None
     """replace-days: the largest share of a day's rows the merge may delete (None: any)."""
+    dry_run: bool = False
+    """Merge in a transaction that is rolled back: the report says what the load would do
+    (inserted, updated, deleted), nothing is written, not even the ledger (``--dry-run``)."""
     request: str = "mode=upsert"
     """What was asked of this load that changes its outcome
     (:meth:`~loader.settings.ParseSettings.request_for`): recorded, and part of the skip rule."""

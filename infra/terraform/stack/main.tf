@@ -47,6 +47,19 @@ module "loader" {
   tags                        = local.tags
 }
 
+module "observability" {
+  source          = "../modules/observability"
+  name            = "fundsync"
+  environment     = var.environment
+  region          = var.region
+  function_name   = module.loader.function_name
+  function_arn    = module.loader.function_arn
+  queue_name      = module.queue.queue_name
+  dlq_name        = module.queue.dlq_name
+  alarm_topic_arn = module.queue.alarm_topic_arn
+  tags            = local.tags
+}
+
 module "notification" {
   source      = "../modules/bucket_notification"
   bucket_name = var.bucket_name

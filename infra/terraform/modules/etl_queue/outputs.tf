@@ -27,3 +27,7 @@ output "visibility_timeout_seconds" {
 output "alarm_topic_arn" {
   value = local.alarm_topic_arn
 }
+
+output "dlq_name" {
+  value = aws_sqs_queue.dlq.name
+}

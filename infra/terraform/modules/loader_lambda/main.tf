@@ -217,6 +217,8 @@ resource "aws_lambda_function" "loader" {
       FUNDSYNC_REJECTS_BUCKET      = var.bucket_name
       FUNDSYNC_REJECTS_PREFIX      = var.rejects_prefix
       FUNDSYNC_TIME_ZONE           = var.time_zone
+      FUNDSYNC_DEADLINE            = var.freshness_deadline
+      FUNDSYNC_HOLIDAYS            = join(",", var.holidays)
       FUNDSYNC_RETRY_DELAY_SECONDS = tostring(var.retry_delay_seconds)
       FUNDSYNC_WORK_DIR            = "/tmp"
       POWERTOOLS_SERVICE_NAME      = "fundsync"

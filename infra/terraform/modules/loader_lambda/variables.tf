@@ -119,6 +119,18 @@ variable "time_zone" {
   default = "+07:00"
 }
 
+variable "freshness_deadline" {
+  description = "A trade date's file is due by this time (HH:MM, time_zone) the next day (FUNDSYNC_DEADLINE)."
+  type        = string
+  default     = "09:00"
+}
+
+variable "holidays" {
+  description = "Trade dates no file is expected for, YYYY-MM-DD (FUNDSYNC_HOLIDAYS)."
+  type        = list(string)
+  default     = []
+}
+
 variable "vpc_id" {
   type = string
 }

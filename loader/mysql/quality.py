@@ -1,0 +1,213 @@
+"""The quality gate: a file's trade dates against the previous loaded trade date, before the
+merge.
+
+Computed on the prepared rows (the client has them already) against the profile the previous
+trade date's whole-day file left (``fund_data_day_funds``, ``fund_data_day_codes``: a few
+hundred rows, no read of fund_data), so it costs a few group-bys of the file. Each check has
+a policy: ``off``, ``warn`` (the finding goes into the report, the ledger's ``quality``, a
+metric and ``status``) or ``hold`` (the file is not merged: ledger status ``held`` with the
+reasons, until ``fundsync release`` merges it as it was or ``fundsync discard`` drops it).
+
+The checks, and their defaults (docs/operations.md, "The quality gate"):
+
+  funds_missing  hold  more than 5% of the previous date's funds absent from a new date
+  funds_new      warn  more than 10% of a new date's funds unknown the previous date
+  rows_per_fund  warn  more than 5% of the funds with rows changed by more than half
+  nulls          warn  a col_code whose every value is NULL (the previous date had values)
+  texts          warn  a col_code's share of text values up by more than 50 points
+  duplicates     warn  duplicate keys in the file (the last occurrence won)
+  jumps          warn  a col_code's median value moved by more than half (a robust measure:
+                       one outlier does not move it, a shifted or rescaled column does)
+  total_rows     warn  a new date's rows under half or over twice the previous date's
+
+Comparisons with the previous date apply to a *new* trade date (one fund_data holds no row
+of yet: the nightly day); a correction of an existing date is a subset by nature and is
+checked only for what it holds itself (nulls, duplicates). After a file of a new date (or a
+replace-days snapshot) merges, its profile replaces the date's, in the load's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from loader.errors import ConfigError
+
+POLICIES = ("off", "warn", "hold")
+DEFAULTS = {
+    "funds_missing": "hold",
+    "funds_new": "warn",
+    "rows_per_fund": "warn",
+    "nulls": "warn",
+    "texts": "warn",
+    "duplicates": "warn",
+    "jumps": "warn",
+    "total_rows": "warn",
+}
+MISSING_SHARE, NEW_SHARE, FUND_ROWS_SHARE, CHANGE = 0.05, 0.10, 0.05, 0.5
+_PLACES = Decimal("1e-12")
+MAX_CODES = 5_000
+"""A file with more col_codes than this a day gets no per-col_code profile, and its col_codes
+are not checked (nulls, texts, jumps): those checks are for a few figures per fund."""
+FUNDS_TABLE, CODES_TABLE = "fund_data_day_funds", "fund_data_day_codes"
+
+
+def policy_of(spec: str) -> dict[str, str]:
+    """The policy per check: the defaults, then ``spec`` (``check=policy,...``; ``all=off``
+    sets every check)."""
+    policy = dict(DEFAULTS)
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        check, _, value = item.partition("=")
+        check, value = check.strip(), value.strip().lower()
+        if value not in POLICIES or (check != "all" and check not in DEFAULTS):
+            raise ConfigError(
+                f"quality {item!r}: use CHECK=off|warn|hold, CHECK one of "
+                f"{', '.join(DEFAULTS)} or all"
+            )
+        policy.update(dict.fromkeys(DEFAULTS, value) if check == "all" else {check: value})
+    return policy
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    policy: str
+    d_trade: date | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        day = None if self.d_trade is None else self.d_trade.isoformat()
+        return {"check": self.check, "policy": self.policy, "d_trade": day, "detail": self.detail}
+
+
+Profile = tuple[pl.DataFrame, pl.DataFrame]
+"""Per (d_trade, stock) the rows; per (d_trade, col_code) the rows, NULLs, texts, median."""
+
+
+def profile(rows: pl.DataFrame) -> Profile:
+    """Per (d_trade, stock) the rows; per (d_trade, col_code) rows, NULLs, texts and the
+    median numeric value."""
+    funds = rows.group_by("d_trade", "stock").agg(pl.len().alias("row_count"))
+    funds = funds.with_columns(pl.col("stock").cast(pl.String))
+    codes = rows.group_by("d_trade", "col_code").agg(
+        pl.len().alias("row_count"),
+        (pl.col("value_numeric").is_null() & pl.col("value_text").is_null()).sum().alias("nulls"),
+        pl.col("value_text").is_not_null().sum().alias("texts"),
+        pl.col("value_numeric").cast(pl.Float64).median().alias("median"),
+    )
+    return funds, codes.with_columns(pl.col("col_code").cast(pl.String))
+
+
+def check(
+    cur: Any, profiled: Profile, new_days: set[date], duplicates: int, policy: dict[str, str]
+) -> list[Finding]:
+    """The findings of every check not ``off`` (see the module docstring)."""
+    funds, codes = profiled
+    found: list[Finding] = []
+
+    def note(name: str, day: date | None, detail: str) -> None:
+        if policy.get(name, "off") != "off":
+            found.append(Finding(name, policy[name], day, detail))
+
+    if duplicates:
+        note("duplicates", None, f"{duplicates:,} duplicate key(s) in the file; the last won")
+    if codes.height > MAX_CODES:
+        codes = codes.clear()
+    for day, code, count, nulls in codes.select("d_trade", "col_code", "row_count", "nulls").rows():
+        if nulls == count and _had_values(cur, day, code):
+            note("nulls", day, f"col_code {code}: all {count:,} values NULL")
+    for day in sorted(new_days):
+        previous = _previous(cur, day)
+        if previous is None:
+            continue
+        _compare(cur, day, previous, funds, codes, note)
+    return found
+
+
+def _compare(cur: Any, day: date, prev: date, funds: pl.DataFrame, codes: pl.DataFrame,
+             note: Any) -> None:  # fmt: skip
+    cur.execute(f"SELECT stock, row_count FROM {FUNDS_TABLE} WHERE d_trade = %s", (prev,))
+    before = dict(cur.fetchall())
+    mine = dict(funds.filter(pl.col("d_trade") == day).select("stock", "row_count").rows())
+    missing = sorted(set(before) - set(mine))
+    if before and len(missing) > MISSING_SHARE * len(before):
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        note("funds_missing", day, f"{len(missing)} of the {len(before)} funds of {prev} "
+                                   f"missing: {shown}")  # fmt: skip
+    new = set(mine) - set(before)
+    if before and len(new) > NEW_SHARE * len(mine):
+        note("funds_new", day, f"{len(new)} of {len(mine)} funds unknown on {prev}")
+    moved = [s for s in set(mine) & set(before) if abs(mine[s] - before[s]) > CHANGE * before[s]]
+    if before and len(moved) > FUND_ROWS_SHARE * len(before):
+        note("rows_per_fund", day, f"{len(moved)} funds' rows changed by over half since {prev}")
+    total, prev_total = sum(mine.values()), sum(before.values())
+    if prev_total and not (1 - CHANGE) * prev_total <= total <= 2 * prev_total:
+        note("total_rows", day, f"{total:,} rows, {prev_total:,} on {prev}")
+    cur.execute(
+        f"SELECT col_code, row_count, texts, median FROM {CODES_TABLE} WHERE d_trade = %s", (prev,)
+    )
+    old = {c: (int(n), int(t), m) for c, n, t, m in cur.fetchall()}
+    today = codes.filter(pl.col("d_trade") == day)
+    for code, count, texts, median in today.select(
+        "col_code", "row_count", "texts", "median"
+    ).rows():
+        if code not in old or not count or not old[code][0]:
+            continue
+        n, t, m = old[code]
+        if texts / count - t / n > CHANGE:
+            note("texts", day, f"col_code {code}: {texts / count:.0%} text values, {t / n:.0%} on "
+                               f"{prev}")  # fmt: skip
+        if m is not None and median is not None and m != 0:
+            ratio = Decimal(str(median)) / Decimal(m)
+            if abs(ratio - 1) > Decimal(str(CHANGE)):
+                note("jumps", day, f"col_code {code}: median {median:g}, {float(m):g} on {prev}")
+
+
+def _previous(cur: Any, day: date) -> date | None:
+    cur.execute(f"SELECT MAX(d_trade) FROM {FUNDS_TABLE} WHERE d_trade < %s", (day,))
+    (found,) = cur.fetchone()
+    return found  # type: ignore[no-any-return]
+
+
+def _had_values(cur: Any, day: date, code: str) -> bool:
+    """Whether the previous profiled date had non-NULL values of this col_code."""
+    cur.execute(
+        f"SELECT row_count - nulls FROM {CODES_TABLE} WHERE col_code = %s AND d_trade = "
+        f"(SELECT MAX(d_trade) FROM {CODES_TABLE} WHERE d_trade < %s AND col_code = %s)",
+        (code, day, code),
+    )
+    row = cur.fetchone()
+    return row is None or int(row[0]) > 0
+
+
+def record_profile(cur: Any, profiled: Profile, days: set[date]) -> None:
+    """The profile of these (whole) trade dates replaces what was recorded for them."""
+    if not days:
+        return
+    funds, codes = (part.filter(pl.col("d_trade").is_in(list(days))) for part in profiled)
+    marks = ", ".join(["%s"] * len(days))
+    for table in (FUNDS_TABLE, CODES_TABLE):
+        cur.execute(f"DELETE FROM {table} WHERE d_trade IN ({marks})", sorted(days))
+    for start in range(0, funds.height, 1000):
+        part = funds.slice(start, 1000).select("d_trade", "stock", "row_count").rows()
+        cur.executemany(
+            f"INSERT INTO {FUNDS_TABLE} (d_trade, stock, row_count) VALUES (%s, %s, %s)", part
+        )
+    if codes.height > MAX_CODES:  # not a figure per column: no column profile
+        return
+    part = [
+        (d, c, n, z, t, None if m is None or abs(m) >= 1e25 else Decimal(str(m)).quantize(_PLACES))
+        for d, c, n, z, t, m in codes.select(
+            "d_trade", "col_code", "row_count", "nulls", "texts", "median"
+        ).rows()
+    ]
+    for start in range(0, len(part), 1000):  # statements well under any max_allowed_packet
+        cur.executemany(
+            f"INSERT INTO {CODES_TABLE} (d_trade, col_code, row_count, nulls, texts, median) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            part[start : start + 1000],
+        )
