@@ -20,7 +20,6 @@ from datetime import date, datetime
 from typing import Any
 
 from loader.mysql import sql
-from loader.prepare.textformat import LOAD_DATA_FORMAT
 
 CHANGES_TABLE = "fund_data_changes"
 KEY = "d_trade, stock, ticker, col_code"
@@ -63,25 +62,6 @@ def log_staged_updates(stage: str) -> str:
         f"USING ({KEY}) WHERE NOT (f.value_numeric <=> s.value_numeric "
         "AND BINARY f.value_text <=> BINARY s.value_text)"
     )
-
-
-def load_update_keys() -> str:
-    """``LOAD DATA LOCAL`` of the staging text of the rows the diff found changed: their keys
-    into the change log as op ``update`` (the before-image is filled by
-    :data:`FILL_UPDATE_IMAGES`, before the rows are replaced)."""
-    return (
-        f"LOAD DATA LOCAL INFILE %s INTO TABLE {CHANGES_TABLE} CHARACTER SET utf8mb4 "
-        f"{LOAD_DATA_FORMAT} ({KEY}, @value_numeric, @value_text) "
-        "SET load_id = @fundsync_load, op = 'update'"
-    )
-
-
-FILL_UPDATE_IMAGES = (
-    f"UPDATE {CHANGES_TABLE} c JOIN {sql.TARGET_TABLE} f USING ({KEY}) "
-    "SET c.value_numeric = f.value_numeric, c.value_text = f.value_text, "
-    "c.s3_source_key = f.s3_source_key, c.synced_at = f.synced_at "
-    "WHERE c.load_id = @fundsync_load AND c.op = 'update'"
-)
 
 
 def record_lineage(cur: Any, ledger_id: int) -> None:

@@ -115,12 +115,13 @@ def merge_direct(
 
 
 def merge_by_diff(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch
+    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
 ) -> Written | None:
     """The file against what fund_data holds, row by row (:mod:`loader.mysql.diff`); only the
     new and changed rows written, straight into fund_data with ``LOAD DATA ... REPLACE``.
     For fund_data with the composite primary key, when no newer file of the same dates is
-    to be respected; None when it does not apply (the staged way then)."""
+    to be respected; None when it does not apply (the staged way then). The changed rows go
+    through the (empty) staging table ``stage`` first, for the change log's before-images."""
     staging = prepared.staging
     assert staging is not None
     if not session.composite_key or _newer_exist(session, prepared):
@@ -136,8 +137,8 @@ def merge_by_diff(
             try:
                 if found.changed.height:  # their before-images, into the change log first
                     with StagingStream(found.changed).open(session.staging) as path:
-                        cur.execute(changes.load_update_keys(), (str(path),))
-                    cur.execute(changes.FILL_UPDATE_IMAGES)
+                        cur.execute(sql.load_data(stage), (str(path),))
+                    cur.execute(changes.log_staged_updates(stage))
                 with StagingStream(found.write).open(session.staging) as path:
                     cur.execute(sql.load_data_replacing_target(), (str(path),))
             except mysql.connector.Error as error:
