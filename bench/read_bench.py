@@ -186,7 +186,7 @@ def main() -> int:
             f"get_by_ticker {ticker}, whole history (ix_fund_data_ticker)",
             seconds,
             n,
-            explain_rows=explain_rows(config, sql.select_by_ticker(False, False), (ticker,)),
+            explain_rows=explain_rows(config, sql.select_rows(True, False, False), (ticker,)),
         )
         count_range = "SELECT COUNT(*) FROM fund_data WHERE d_trade IN (%s) AND s3_source_key = %s"
         count_scan = "SELECT COUNT(*) FROM fund_data WHERE s3_source_key = %s"
@@ -272,7 +272,7 @@ def main() -> int:
             f"get_by_ticker {ticker}, whole history, without ix_fund_data_ticker (a scan)",
             seconds,
             n,
-            explain_rows=explain_rows(config, sql.select_by_ticker(False, False), (ticker,)),
+            explain_rows=explain_rows(config, sql.select_rows(True, False, False), (ticker,)),
         )
         seconds, n = median_seconds(by_source_range, args.repeat)
         record(

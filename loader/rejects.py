@@ -1,4 +1,4 @@
-"""Where the rejects of a load go (CONTRACT §1.1): the rows an allowance let go, and why a file
+"""Where the rejects of a load go (spec §1.1): the rows an allowance let go, and why a file
 was rejected.
 
 - ``<name>.rejects.csv`` beside a local input (``fundsync load``, ``fundsync backfill``,

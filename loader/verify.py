@@ -273,8 +273,3 @@ def _exists(source: S3Object, version: str, s3: Any) -> bool:
     except Exception:
         return False
     return True
-
-
-def sources_of_days(session: Session, first: date, last: date) -> list[tuple[str, str | None]]:
-    """The source keys (and S3 buckets) whose loads touched these trade dates, latest first."""
-    return lineage.sources_of_days(session.connection(), first, last)

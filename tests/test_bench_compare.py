@@ -18,7 +18,7 @@ import pytest
 from bench.reference import Unsupported, expected_rows, write_clean
 from loader.devtools.samples import ExportSpec, changed_copy, write_export
 from loader.parse import parse_file
-from tests.test_cli_db import plain_url
+from tests.helpers import plain_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

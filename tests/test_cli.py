@@ -2,26 +2,15 @@
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from loader.devtools.samples import ExportSpec, write_export
 from tests.conftest import csv_bytes
+from tests.helpers import fundsync
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def fundsync(
-    *args: str, cwd: Path | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    exe = shutil.which("fundsync", path=str(Path(sys.executable).parent)) or "fundsync"
-    return subprocess.run(
-        [exe, *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}
-    )
 
 
 def test_parse_json_reports_each_source_and_exits_1_when_one_is_rejected(tmp_path):
@@ -105,7 +94,7 @@ def test_generate_writes_a_deterministic_export(tmp_path):
 def test_demo_runs_the_pipeline_end_to_end_and_again(tmp_path, db):
     """The demo writes to its own database (fundsync_demo), made afresh on every run: a second
     run against the same server works, and the database the URL names is not touched."""
-    from tests.test_cli_db import plain_url
+    from tests.helpers import plain_url
 
     for run_number in (1, 2):
         keep = tmp_path / f"run{run_number}"
@@ -157,7 +146,7 @@ def _the_readmes_python_example_returns_rows(db):
     import io
     import re
 
-    from tests.test_cli_db import plain_url
+    from tests.helpers import plain_url
 
     readme = (ROOT / "README.md").read_text()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "get_by_source" in b]

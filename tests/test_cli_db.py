@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import SECRET, csv_bytes, query, table
-from tests.test_cli import fundsync
+from tests.helpers import fundsync, plain_url
 
 pytestmark = pytest.mark.db
 
@@ -65,11 +65,6 @@ def test_every_source_is_attempted_and_a_bad_one_is_one_line(db, tmp_path):
     parsed = fundsync("parse", *map(str, sources[1:4]))
     assert parsed.returncode == 1 and "Traceback" not in parsed.stdout + parsed.stderr
     assert parsed.stdout.count("REJECTED") == 3 and "no such file" in parsed.stdout
-
-
-def plain_url(config) -> str:
-    socket = f"?unix_socket={config.unix_socket}" if config.unix_socket else ""
-    return f"mysql://{config.user}@{config.host}:{config.port}/{config.database}{socket}"
 
 
 def test_a_wrong_password_never_shows_the_password(db, tmp_path):

@@ -1,4 +1,4 @@
-"""cp1252 or cp874 (CONTRACT §1.2): a corpus of realistic Western and Thai exports.
+"""cp1252 or cp874 (spec §1.2): a corpus of realistic Western and Thai exports.
 
 Accented letters that stand next to each other ("Größe", "Grüße") made the old byte-pair
 heuristic read German as Thai; the choice now rests on the words themselves

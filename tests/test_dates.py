@@ -1,4 +1,4 @@
-"""CONTRACT §1.1 and §1.2: the four date formats, the midnight suffix, day/month order, years."""
+"""spec §1.1 and §1.2: the four date formats, the midnight suffix, day/month order, years."""
 
 from datetime import date
 

@@ -1,4 +1,4 @@
-"""CONTRACT §1 (compression, encoding) and §1.2 (detector traps, strict cp1252, offsets)."""
+"""spec §1 (compression, encoding) and §1.2 (detector traps, strict cp1252, offsets)."""
 
 import codecs
 import gzip
@@ -198,7 +198,7 @@ def test_inspect_reads_paths_and_reports_size(tmp_path):
         assert b"".join(decoded.utf8_blocks()) == path.read_bytes()
 
 
-# -- every byte validated, whatever chose the encoding (CONTRACT §1.2) -------------------
+# -- every byte validated, whatever chose the encoding (spec §1.2) -------------------
 
 
 def test_a_utf8_bom_does_not_skip_validation():

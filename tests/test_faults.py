@@ -15,7 +15,7 @@ import pytest
 from loader.mysql.connection import connect
 from loader.mysql.session import Session
 from tests.conftest import csv_bytes, load_file, query, table
-from tests.test_cli_db import plain_url
+from tests.helpers import plain_url
 
 pytestmark = pytest.mark.db
 

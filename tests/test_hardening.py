@@ -26,9 +26,7 @@ from loader.mysql.session import Session
 from loader.prepare.prepared import PreparedFile
 from loader.sources import SourceIdentity
 from tests.conftest import csv_bytes, load_file, query, table
-from tests.test_backfill import fundsync_command
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, fundsync_command, plain_url
 
 pytestmark = pytest.mark.db
 

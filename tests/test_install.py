@@ -20,7 +20,7 @@ import pytest
 from loader.errors import MigrationError
 from loader.mysql.migrate import migrations
 from tests.conftest import query
-from tests.test_cli_db import plain_url
+from tests.helpers import plain_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

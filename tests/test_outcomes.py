@@ -27,8 +27,7 @@ from loader.prepare.prepare import PrepareOptions
 from loader.settings import PipelineSettings
 from loader.sources import S3Object
 from tests.conftest import csv_bytes, query
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, plain_url
 
 pytestmark = [pytest.mark.db, pytest.mark.aws]
 

@@ -11,7 +11,7 @@ import pytest
 from loader.mysql.connection import connect
 from loader.mysql.session import Session
 from tests.conftest import csv_bytes, load_file, query
-from tests.test_cli import fundsync
+from tests.helpers import fundsync
 
 pytestmark = pytest.mark.db
 GRANTS = {

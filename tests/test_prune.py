@@ -11,8 +11,7 @@ import pytest
 
 from loader.mysql.session import Session
 from tests.conftest import csv_bytes, load_file, query
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, plain_url
 
 pytestmark = pytest.mark.db
 FIRST = date(2025, 12, 1)

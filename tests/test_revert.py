@@ -16,8 +16,7 @@ from loader.mysql import revert
 from loader.mysql.connection import connect
 from loader.mysql.session import Session
 from tests.conftest import csv_bytes, load_file, query
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, plain_url
 
 pytestmark = pytest.mark.db
 
@@ -279,7 +278,7 @@ def test_a_verified_correction_through_the_lambda_is_reverted_and_loads_again(
 
 
 def test_a_backfill_load_is_reverted(db, tmp_path):
-    from tests.test_backfill import backfill
+    from tests.helpers import backfill
 
     folder = tmp_path / "lake"
     folder.mkdir()

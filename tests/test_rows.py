@@ -1,4 +1,4 @@
-"""CONTRACT §1.1: keys, deduplication, bad rows (strict and with an allowance)."""
+"""spec §1.1: keys, deduplication, bad rows (strict and with an allowance)."""
 
 from datetime import date
 from decimal import Decimal

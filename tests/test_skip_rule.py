@@ -1,4 +1,4 @@
-"""The skip rule (CONTRACT §1.2, issue 21.3): "already loaded" is the same content asked the same
+"""The skip rule (spec §1.2, issue 21.3): "already loaded" is the same content asked the same
 way. A file loaded as an upsert and given again with --mode replace-days must load (and delete
 what it lacks); so must one asked for a proof the earlier load did not give, or read with a
 forced encoding. The same content asked the same way is skipped, and says why."""
@@ -12,8 +12,7 @@ import pytest
 from loader.mysql.session import Session
 from loader.settings import ParseSettings
 from tests.conftest import csv_bytes, load_file, query, table
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, plain_url
 
 pytestmark = pytest.mark.db
 

@@ -11,8 +11,7 @@ import pytest
 
 from loader.sources import LocalFile, ledger_keys, local_key
 from tests.conftest import csv_bytes, load_file, query
-from tests.test_cli import fundsync
-from tests.test_cli_db import plain_url
+from tests.helpers import fundsync, plain_url
 
 
 def test_every_form_of_a_local_path_is_one_key(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""CONTRACT §1: delimiter, quoting, line endings, header, empty files, ragged rows, line numbers."""
+"""spec §1: delimiter, quoting, line endings, header, empty files, ragged rows, line numbers."""
 
 import csv
 import io

@@ -1,4 +1,4 @@
-"""CONTRACT §1.1 and §1.2: the value grammar, exactness in DECIMAL(38,12), text kept verbatim."""
+"""spec §1.1 and §1.2: the value grammar, exactness in DECIMAL(38,12), text kept verbatim."""
 
 from decimal import Decimal, localcontext
 

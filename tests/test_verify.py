@@ -14,7 +14,7 @@ from loader.mysql.session import Session
 from loader.pipeline.events import s3_notification
 from loader.prepare.digest import group_digests, load_digest
 from tests.conftest import csv_bytes, load_file, parse, query, table
-from tests.test_cli_db import fundsync, plain_url
+from tests.helpers import fundsync, plain_url
 from tests.test_hardening_pipeline import original_after_its_correction
 
 pytestmark = pytest.mark.db

@@ -192,7 +192,7 @@ class Backfill:
         run = _Run(self, exports, known, summary)
         self.listener("start", summary, None)
         try:
-            while not run.finished_all():
+            while not run.loop_over():
                 run.step()
                 summary.seconds = time.perf_counter() - started
                 self.listener("tick", summary, None)
@@ -238,7 +238,7 @@ class _Run:
     def all_finished(self) -> bool:
         return len(self.finished) >= len(self.exports)
 
-    def finished_all(self) -> bool:
+    def loop_over(self) -> bool:
         """Whether the loop is over: everything finished, or stopping with no merge running,
         or nothing left that could start."""
         if self.all_finished or (self.backfill.stopping and not self.merging):

@@ -22,6 +22,17 @@ def register(commands: Any) -> None:
     db_option(demo)
     demo.set_defaults(func=run_demo)
 
+    dev_db = command(
+        commands,
+        "dev-db",
+        help="start a throwaway MariaDB for trying things out; prints its URL, runs until Ctrl-C",
+        description="Starts the private MariaDB the demo and the tests use (mariadbd from "
+        "PATH, a temporary data directory, its own socket and a free loopback port, root "
+        "without a password), creates and migrates the database 'fundsync', prints the URL "
+        "to export, and runs until Ctrl-C or SIGTERM; then everything is removed.",
+    )
+    dev_db.set_defaults(func=run_dev_db)
+
     generate = command(
         commands,
         "generate",
@@ -64,6 +75,36 @@ def run_demo(args: argparse.Namespace) -> int:
     from loader.devtools.demo import run_demo as demo
 
     return demo(rows=args.rows, keep=Path(args.keep) if args.keep else None, db_url=args.db)
+
+
+def run_dev_db(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from loader.devtools.dbserver import ThrowawayServer
+    from loader.mysql.config import DbConfig
+    from loader.mysql.connection import connect
+    from loader.mysql.migrate import migrate
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with ThrowawayServer() as server:
+        admin = connect(DbConfig.from_url(server.url_for("mysql")))
+        admin.cursor().execute(
+            "CREATE DATABASE IF NOT EXISTS fundsync CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )
+        admin.close()
+        conn = connect(DbConfig.from_url(server.url))
+        migrate(conn)
+        conn.close()
+        print(f"export FUNDSYNC_DB_URL='{server.url}'", flush=True)
+        print("# a throwaway server: Ctrl-C stops it and removes its data", flush=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
 
 
 def run_generate(args: argparse.Namespace) -> int:

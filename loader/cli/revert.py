@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any
 
-from loader.cli.common import EXIT_OK, EXIT_REJECTED, command, db_config, db_option
+from loader.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    command,
+    db_config,
+    db_option,
+    json_default,
+)
 
 
 def register(commands: Any) -> None:
@@ -107,7 +114,7 @@ def run_value_history(args: argparse.Namespace) -> int:
     zone = config.time_zone  # the session's zone: synced_at is the server's NOW(6) in it
     if args.format == "json":
         for entry in entries:
-            print(json.dumps(entry, default=lambda v: _json(v, zone), ensure_ascii=False))
+            print(json.dumps(entry, default=json_default(zone), ensure_ascii=False))
     else:
         _history_table(entries, args.format == "csv", zone)
     if not entries and not args.quiet:
@@ -147,16 +154,3 @@ def _text(entry: dict[str, Any], column: str, zone: str) -> str:
     if column == "synced_at" and value is not None:
         return f"{value.isoformat(sep=' ')} {zone}"
     return "" if value is None else str(value)
-
-
-def _json(value: Any, zone: str) -> Any:
-    from datetime import date, datetime
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):  # ISO 8601 with the session's offset
-        return value.isoformat() + (zone if zone.startswith(("+", "-")) else "")
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)

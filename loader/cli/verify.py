@@ -56,9 +56,10 @@ def register(commands: Any) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from loader.mysql.lineage import sources_of_days
     from loader.mysql.session import Session
     from loader.prepare.prepare import PrepareOptions
-    from loader.verify import sources_of_days, verify_source
+    from loader.verify import verify_source
 
     if args.until and not args.date:
         raise ConfigError("--until needs --date")
@@ -69,7 +70,7 @@ def run_verify(args: argparse.Namespace) -> int:
     status = EXIT_OK
     with Session(db_config(args)) as session:
         if args.date:
-            found = sources_of_days(session, args.date, args.until or args.date)
+            found = sources_of_days(session.connection(), args.date, args.until or args.date)
             if not found:
                 print(f"fundsync: no load touched {args.date}..{args.until or args.date}")
                 return EXIT_REJECTED

@@ -228,7 +228,7 @@ def fresh_database(
 
     The one helper the tests and the benchmarks use. ``layout`` is the key
     layout of ``fund_data``: the composite primary key (what ``migrate``
-    creates) or the older surrogate ``id`` with a unique key (CONTRACT §2).
+    creates) or the older surrogate ``id`` with a unique key (spec §2).
     """
     from loader.mysql.connection import connect
     from loader.mysql.migrate import migrate, statements

@@ -1,4 +1,4 @@
-"""The merge's exact counts, read from the server's OK packet (CONTRACT §2.1)."""
+"""The merge's exact counts, read from the server's OK packet (spec §2.1)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ no field can hold). The read takes shared locks on every row it reads, held to t
 a row judged unchanged stays so until this load commits. Polars splits the texts and
 joins them with the file's rows by key, so the comparison is vectorised on the client, and
 only the rows that are new or changed are written; unchanged rows are never sent back, so
-they keep their lineage (CONTRACT §2.1) at no cost. For a replace-days load the same read
+they keep their lineage (spec §2.1) at no cost. For a replace-days load the same read
 says which keys the file lacks, and how many rows each date held before the load.
 
 It replaces the digest pre-pass, the staging table, the unchanged-row join and the

@@ -34,12 +34,19 @@ COLUMNS = list(SCHEMA)
 
 
 def rows_by_ticker(
-    conn: MySQLConnectionAbstract, ticker: str, start: date | None = None, end: date | None = None
+    conn: MySQLConnectionAbstract,
+    ticker: str | None,
+    start: date | None = None,
+    end: date | None = None,
+    col_code: str | None = None,
 ) -> Generator[tuple[Any, ...], None, None]:
-    """Every row of one ticker, optionally between two trade dates (inclusive), in key order,
-    as the database returns them (decimals exact): read as they come, never all held."""
-    params: tuple[object, ...] = (ticker, *(d for d in (start, end) if d is not None))
-    yield from _rows(conn, sql.select_by_ticker(start is not None, end is not None), params)
+    """Every row of one ticker (or, with None, of every ticker), optionally between two trade
+    dates (inclusive) and of one col_code, in key order, as the database returns them
+    (decimals exact): read as they come, never all held."""
+    given = (ticker, start, end, col_code)
+    params: tuple[object, ...] = tuple(v for v in given if v is not None)
+    statement = sql.select_rows(*(v is not None for v in given))
+    yield from _rows(conn, statement, params)
 
 
 def rows_by_source(

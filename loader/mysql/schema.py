@@ -1,4 +1,4 @@
-"""The target table's shape, checked before a merge relies on it (CONTRACT §2.1)."""
+"""The target table's shape, checked before a merge relies on it (spec §2.1)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ KEY_STRINGS = ("stock", "ticker", "col_code")
 
 
 def check_target(conn: MySQLConnectionAbstract) -> bool:
-    """Refuse a fund_data the merge cannot rely on (CONTRACT §2, §2.1); run before every merge.
+    """Refuse a fund_data the merge cannot rely on (spec §2, §2.1); run before every merge.
 
     Its unique keys: the composite key as primary key, or a surrogate
     single-column primary key plus exactly one unique key on the composite

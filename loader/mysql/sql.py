@@ -90,7 +90,7 @@ _SAME = (
 
 
 def merge(stage: str = STAGE_TABLE) -> str:
-    """One INSERT ... SELECT ... ON DUPLICATE KEY UPDATE with CONTRACT §2.1 semantics.
+    """One INSERT ... SELECT ... ON DUPLICATE KEY UPDATE with spec §2.1 semantics.
 
     Assignments apply left to right and later ones see earlier new values,
     so the lineage columns are decided first, while ``fund_data`` still
@@ -178,14 +178,18 @@ SELECT_COLUMNS = (
 )
 
 
-def select_by_ticker(start: bool, end: bool) -> str:
-    where = ["ticker = %s"]
-    if start:
-        where.append("d_trade >= %s")
-    if end:
-        where.append("d_trade <= %s")
+def select_rows(ticker: bool, start: bool, end: bool, col_code: bool = False) -> str:
+    """Rows of fund_data in key order: of one ticker (its index), between two trade dates
+    (the primary key's first column), of one col_code; parameters in that order."""
+    conditions = (
+        ("ticker = %s", ticker),
+        ("d_trade >= %s", start),
+        ("d_trade <= %s", end),
+        ("col_code = %s", col_code),
+    )
+    where = [condition for condition, given in conditions if given]
     return (
-        f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE {' AND '.join(where)} "
+        f"SELECT {SELECT_COLUMNS} FROM {TARGET_TABLE} WHERE {' AND '.join(where) or 'TRUE'} "
         "ORDER BY d_trade, stock, ticker, col_code"
     )
 

@@ -3,7 +3,7 @@
 The statements a merge runs against its open transaction, each returning
 what the server said. ``LOAD DATA LOCAL`` turns data errors into warnings,
 so a staged row count that differs from the rows written, or any warning,
-fails the load (CONTRACT §2.1).
+fails the load (spec §2.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The parse side: an export's bytes to an exact, deduplicated table (CONTRACT §1).
+"""The parse side: an export's bytes to an exact, deduplicated table (spec §1).
 
 No database, no AWS: :func:`parse_file` takes a path or bytes and returns a
 :class:`ParseResult`, or raises :class:`~loader.errors.FileRejected`.

@@ -1,4 +1,4 @@
-"""Trade dates: the four formats, the midnight suffix, and day/month order (CONTRACT §1.1).
+"""Trade dates: the four formats, the midnight suffix, and day/month order (spec §1.1).
 
 Dates are judged once per *distinct* text, never per row: a daily export has
 one or a handful of distinct dates, so this costs nothing, and it lets every

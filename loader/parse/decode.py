@@ -1,6 +1,6 @@
 """Decode stage: compression, BOM and encoding, to a stream of UTF-8 blocks.
 
-The rules are CONTRACT §1 and §1.2. The file is read twice. The first pass
+The rules are spec §1 and §1.2. The file is read twice. The first pass
 (``inspect``) looks at every uncompressed byte: BOM, NUL bytes, whole-file
 UTF-8 validity, and the byte structure that tells Thai from Western code
 pages. A gzip input is decompressed once, to an anonymous temporary file, so
@@ -33,7 +33,7 @@ from loader.parse.encoding import (
 from loader.parse.raw import (
     GZIP_MAGIC,
     READ_BLOCK,
-    Source,
+    RawSource,
     line_of_offset,
     not_a_csv,
     open_raw,
@@ -42,7 +42,7 @@ from loader.parse.raw import (
 )
 from loader.settings import ParseSettings
 
-__all__ = ["DecodeInfo", "Decoded", "Source", "inspect", "line_of_offset", "source_name"]
+__all__ = ["DecodeInfo", "Decoded", "RawSource", "inspect", "line_of_offset", "source_name"]
 
 BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -151,7 +151,9 @@ class Decoded:
 class _Reopen:
     """Reopens the uncompressed bytes: the original file, or a spooled decompressed copy."""
 
-    def __init__(self, source: Source, spool: tempfile.SpooledTemporaryFile[bytes] | None) -> None:
+    def __init__(
+        self, source: RawSource, spool: tempfile.SpooledTemporaryFile[bytes] | None
+    ) -> None:
         self._source = source
         self._spool = spool
 
@@ -180,8 +182,8 @@ class _NoClose(io.RawIOBase):
         pass
 
 
-def inspect(source: Source, name: str, settings: ParseSettings) -> Decoded:
-    """First pass: decide the encoding of one file (CONTRACT §1, §1.2)."""
+def inspect(source: RawSource, name: str, settings: ParseSettings) -> Decoded:
+    """First pass: decide the encoding of one file (spec §1, §1.2)."""
     raw = open_raw(source)
     spool: tempfile.SpooledTemporaryFile[bytes] | None = None
     try:
@@ -225,7 +227,7 @@ def _same_family(forced: str, bom_enc: str) -> bool:
 
 def _first_pass(
     name: str,
-    source: Source,
+    source: RawSource,
     raw: BinaryIO,
     spool: tempfile.SpooledTemporaryFile[bytes] | None,
     settings: ParseSettings,

@@ -1,4 +1,4 @@
-"""Deduplication on the composite key: the last row per key wins (CONTRACT §1.1, §1.2)."""
+"""Deduplication on the composite key: the last row per key wins (spec §1.1, §1.2)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _last_of_each_key(
 def deduplicate(
     chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None = None
 ) -> tuple[list[pl.DataFrame], int, int]:
-    """Keep the last row per key; count dropped rows and conflicting ones (CONTRACT §1.2).
+    """Keep the last row per key; count dropped rows and conflicting ones (spec §1.2).
 
     ``chunks`` are the batches of good rows in file order. Keys are compared
     as integers: the day number and the key strings' category codes, which

@@ -1,4 +1,4 @@
-"""Which code page a non-UTF-8 export is in, and when a file is corrupt UTF-8 (CONTRACT §1.2).
+"""Which code page a non-UTF-8 export is in, and when a file is corrupt UTF-8 (spec §1.2).
 
 Thai text decodes as cp874, Western European as cp1252. First the whole file's bytes
 decide which allowed code pages can decode it at all (cp874 has no "ü", "™" or "ÿ";
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from loader.errors import FileRejected, RowError
-from loader.parse.raw import Source, line_of_offset
+from loader.parse.raw import RawSource, line_of_offset
 from loader.parse.script import Evidence
 
 THAI_CODECS = frozenset({"cp874", "tis-620", "iso8859_11"})
@@ -71,7 +71,7 @@ def count_invalid(text: str) -> int:
 
 
 def scan_non_ascii(
-    source: Source,
+    source: RawSource,
     scan: Scan,
     decoder: codecs.IncrementalDecoder,
     block: bytes,
@@ -107,7 +107,7 @@ def scan_non_ascii(
         scan.hint_sample += block[max(first - 256, 0) : first + (64 << 10)]
 
 
-def first_invalid(source: Source, data: bytes, start: int) -> RowError:
+def first_invalid(source: RawSource, data: bytes, start: int) -> RowError:
     """The first byte of ``data`` (at offset ``start``) that is not valid UTF-8, located."""
     try:
         data.decode("utf-8")

@@ -1,4 +1,4 @@
-"""Parse stage: one export's bytes become a typed, deduplicated Polars frame (CONTRACT §1).
+"""Parse stage: one export's bytes become a typed, deduplicated Polars frame (spec §1).
 
 :func:`parse_file` is the entry point. It decodes (:mod:`~loader.parse.decode`),
 finds the header (:mod:`~loader.parse.header`), cuts whole records
@@ -32,7 +32,7 @@ from loader.parse.csvscan import (
     scan_piece,
     skip_blank_lines,
 )
-from loader.parse.decode import Decoded, Source, inspect, source_name
+from loader.parse.decode import Decoded, RawSource, inspect, source_name
 from loader.parse.dedup import deduplicate
 from loader.parse.fields import WHITESPACE, read_fast, read_slow
 from loader.parse.header import (
@@ -63,7 +63,7 @@ _IN_FLIGHT = 3  # pieces read ahead: the main thread cuts the next while two are
 
 
 def parse_file(
-    source: Source, *, name: str | None = None, settings: ParseSettings | None = None
+    source: RawSource, *, name: str | None = None, settings: ParseSettings | None = None
 ) -> ParseResult:
     """Decode, parse and deduplicate one export.
 

@@ -1,4 +1,4 @@
-"""The header: the delimiter it uses, its column names, and where the data starts (CONTRACT §1)."""
+"""The header: the delimiter it uses, its column names, and where the data starts (spec §1)."""
 
 from __future__ import annotations
 

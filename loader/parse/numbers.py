@@ -1,4 +1,4 @@
-"""The ``value`` column: exact DECIMAL(38,12) or verbatim text, vectorised (CONTRACT §1.1, §1.2).
+"""The ``value`` column: exact DECIMAL(38,12) or verbatim text, vectorised (spec §1.1, §1.2).
 
 A value is a number when it matches the grammar: optional sign, ASCII
 digits with optional ``,`` groups of exactly three, optional ``.`` fraction,

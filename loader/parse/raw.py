@@ -15,16 +15,16 @@ from loader.errors import FileRejected, RowError
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BLOCK = 16 << 20
 
-Source = str | os.PathLike[str] | bytes
+RawSource = str | os.PathLike[str] | bytes
 
 
-def open_raw(source: Source) -> BinaryIO:
+def open_raw(source: RawSource) -> BinaryIO:
     if isinstance(source, bytes | bytearray | memoryview):
         return io.BytesIO(bytes(source))
     return open(source, "rb")
 
 
-def line_of_offset(source: Source, offset: int) -> int:
+def line_of_offset(source: RawSource, offset: int) -> int:
     """1-based line of a byte offset in the uncompressed bytes.
 
     Only errors need it, so newlines are not counted on the way: the prefix
@@ -88,7 +88,7 @@ def _check_size(name: str, produced: int, limit: int | None) -> None:
         raise FileRejected(name, "limits", [RowError(None, None, reason, limit)])
 
 
-def source_name(source: Source, name: str | None) -> str:
+def source_name(source: RawSource, name: str | None) -> str:
     if name is not None:
         return name
     if isinstance(source, bytes | bytearray | memoryview):

@@ -97,7 +97,7 @@ class ParseResult:
         ).to_arrow()
 
     def to_dict(self) -> dict[str, Any]:
-        """The report fields the parse stage owns (CONTRACT §3 names)."""
+        """The report fields the parse stage owns (spec §3 names)."""
         total = sum(self.seconds.values())
         return {
             "source": self.source,

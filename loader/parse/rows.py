@@ -1,4 +1,4 @@
-"""One piece's string columns into typed rows, with every row rule checked (CONTRACT §1.1).
+"""One piece's string columns into typed rows, with every row rule checked (spec §1.1).
 
 Key columns have few distinct values: the rules about them are judged per
 distinct text, and only rows with a bad text are looked at again. Dates are

@@ -1,4 +1,4 @@
-"""Thai or Western: the evidence of the words themselves, read in both code pages (CONTRACT §1.2).
+"""Thai or Western: the evidence of the words themselves, read in both code pages (spec §1.2).
 
 cp874 and cp1252 each decode almost every high byte, so a strict decode alone rarely
 chooses. What differs is what the words become. A file's words (runs of letters with at

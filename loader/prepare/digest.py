@@ -10,7 +10,7 @@ canonical text of a group, on both sides:
 
 where ``numeric`` is ``value_numeric`` as DECIMAL(38,12) prints it
 (``-12.500000000000``; empty when NULL) and ``text`` is ``=`` and
-``value_text`` (empty when NULL). No field can hold a NUL (CONTRACT §1.2
+``value_text`` (empty when NULL). No field can hold a NUL (spec §1.2
 rejects it), and every row has the same four fields, so the text is
 injective: equal text means equal rows, and with MD5 equal digests mean
 equal text (no adversary chooses the values). tests/test_digest.py proves
