@@ -300,8 +300,9 @@ def _gate(
             )
             new_days -= {d for (d,) in cur.fetchall()}
         duplicates = prepared.parsed.duplicates_in_file if prepared.parsed else 0
-        profiled = quality.profile(typed(prepared.staging.frame()))
-        found = quality.check(cur, profiled, new_days, duplicates, policy)
+        rows = typed(prepared.staging.frame())
+        profiled = quality.profile(rows, set(prepared.days) if prepared.replace_days else new_days)
+        found = quality.check(cur, rows, profiled, duplicates, policy)
         cur.close()
         conn.commit()
     return [f.to_dict() for f in found], profiled

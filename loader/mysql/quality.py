@@ -20,10 +20,11 @@ The checks, and their defaults (docs/operations.md, "The quality gate"):
                        one outlier does not move it, a shifted or rescaled column does)
   total_rows     warn  a new date's rows under half or over twice the previous date's
 
-Comparisons with the previous date apply to a *new* trade date (one fund_data holds no row
-of yet: the nightly day); a correction of an existing date is a subset by nature and is
-checked only for what it holds itself (nulls, duplicates). After a file of a new date (or a
-replace-days snapshot) merges, its profile replaces the date's, in the load's transaction.
+Comparisons with the previous date apply to a whole day: a *new* trade date (one fund_data
+holds no row of yet: the nightly day) or a replace-days snapshot; a correction of an existing
+date is a subset by nature and is checked only for what it holds itself (nulls, duplicates),
+and pays for no profile. After a whole day merges, its profile replaces the date's, in the
+load's transaction.
 """
 
 from __future__ import annotations
@@ -88,9 +89,13 @@ Profile = tuple[pl.DataFrame, pl.DataFrame]
 """Per (d_trade, stock) the rows; per (d_trade, col_code) the rows, NULLs, texts, median."""
 
 
-def profile(rows: pl.DataFrame) -> Profile:
-    """Per (d_trade, stock) the rows; per (d_trade, col_code) rows, NULLs, texts and the
-    median numeric value."""
+def profile(rows: pl.DataFrame, days: set[date]) -> Profile | None:
+    """Of the whole trade dates ``days`` (None when there are none): per (d_trade, stock) the
+    rows; per (d_trade, col_code) rows, NULLs, texts and the median numeric value. A
+    correction of dates already held needs none of it (and pays for none of it)."""
+    if not days:
+        return None
+    rows = rows.filter(pl.col("d_trade").is_in(sorted(days)))
     funds = rows.group_by("d_trade", "stock").agg(pl.len().alias("row_count"))
     funds = funds.with_columns(pl.col("stock").cast(pl.String))
     codes = rows.group_by("d_trade", "col_code").agg(
@@ -103,10 +108,14 @@ def profile(rows: pl.DataFrame) -> Profile:
 
 
 def check(
-    cur: Any, profiled: Profile, new_days: set[date], duplicates: int, policy: dict[str, str]
+    cur: Any,
+    rows: pl.DataFrame,
+    profiled: Profile | None,
+    duplicates: int,
+    policy: dict[str, str],
 ) -> list[Finding]:
-    """The findings of every check not ``off`` (see the module docstring)."""
-    funds, codes = profiled
+    """The findings of every check not ``off`` (see the module docstring); ``profiled``: the
+    profile of the file's new trade dates, compared with the previous date's."""
     found: list[Finding] = []
 
     def note(name: str, day: date | None, detail: str) -> None:
@@ -115,16 +124,21 @@ def check(
 
     if duplicates:
         note("duplicates", None, f"{duplicates:,} duplicate key(s) in the file; the last won")
+    empty = (pl.col("value_numeric").is_null() & pl.col("value_text").is_null()).all()
+    blank = rows.group_by("d_trade", "col_code").agg(empty.alias("blank"), pl.len().alias("n"))
+    blank = blank.filter(pl.col("blank")).with_columns(pl.col("col_code").cast(pl.String))
+    for day, code, count in blank.select("d_trade", "col_code", "n").rows()[:MAX_CODES]:
+        if _had_values(cur, day, code):
+            note("nulls", day, f"col_code {code}: all {count:,} values NULL")
+    if profiled is None:
+        return found
+    funds, codes = profiled
     if codes.height > MAX_CODES:
         codes = codes.clear()
-    for day, code, count, nulls in codes.select("d_trade", "col_code", "row_count", "nulls").rows():
-        if nulls == count and _had_values(cur, day, code):
-            note("nulls", day, f"col_code {code}: all {count:,} values NULL")
-    for day in sorted(new_days):
+    for day in sorted(set(funds["d_trade"].to_list())):
         previous = _previous(cur, day)
-        if previous is None:
-            continue
-        _compare(cur, day, previous, funds, codes, note)
+        if previous is not None:
+            _compare(cur, day, previous, funds, codes, note)
     return found
 
 
