@@ -207,3 +207,25 @@ def test_the_scheduled_check_reports_late_trade_dates_as_a_metric(handler, db, m
                if '"_aws"' in line]  # fmt: skip
     late = [m["LateTradeDates"] for m in metrics if "LateTradeDates" in m]
     assert late == [[float(len(answer["late"]))]]  # one EMF document, the count of late dates
+
+
+def test_a_policy_that_does_not_parse_is_a_usage_error_before_any_file(db, tmp_path):
+    """A typo in --quality (or FUNDSYNC_QUALITY) used to fail every file as 'failed' (retried
+    by the pipeline for ever) instead of stopping at once."""
+    path = write(tmp_path, "mon.csv", day(MONDAY, funds=5))
+    for args, env in (
+        (("--quality", "bogus=hold"), {}),
+        ((), {"FUNDSYNC_QUALITY": "jumps=maybe"}),
+    ):
+        run = fundsync("load", *args, str(path), "--db", plain_url(db), env=env)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert run.stderr.startswith("fundsync: quality ") and len(run.stderr.splitlines()) == 1
+        assert run.stdout == ""
+    assert query(db, "SELECT COUNT(*) FROM fund_data_loads") == [(0,)]
+
+
+def test_a_calendar_that_does_not_parse_is_one_line_before_any_connection():
+    for flag, value in (("--deadline", "25:99"), ("--holidays", "2025-13-01")):
+        run = fundsync("status", flag, value, "--db", "mysql://root@127.0.0.1:1/nowhere")
+        assert run.returncode == 2 and run.stderr.startswith("fundsync: calendar: "), run.stderr
+        assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr

@@ -144,16 +144,16 @@ def run_status(args: argparse.Namespace) -> int:
     from loader.sources import ledger_prefix
 
     prefix = ledger_prefix(args.source) if args.source else None
+    calendar = Calendar.of(  # a typo is a usage error before any connection
+        args.holidays or os.environ.get("FUNDSYNC_HOLIDAYS"),
+        args.deadline or os.environ.get("FUNDSYNC_DEADLINE"),
+    )
     config = db_config(args)
     conn = connect(config)
     try:
         if args.mark_abandoned:
             marked = mark_abandoned(conn, prefix)
             print(f"marked {marked} stuck attempt(s) abandoned", file=sys.stderr)
-        calendar = Calendar.of(
-            args.holidays or os.environ.get("FUNDSYNC_HOLIDAYS"),
-            args.deadline or os.environ.get("FUNDSYNC_DEADLINE"),
-        )
         state = status(conn, args.since, prefix, args.limit, calendar)
     finally:
         conn.close()

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from loader.errors import ConfigError
+from loader.mysql.quality_policy import policy_of
 from loader.settings import DB_ENV
 
 DEFAULT_TIME_ZONE = "+07:00"  # Asia/Bangkok, no DST
@@ -97,6 +98,7 @@ class DbConfig:
             value = getattr(self, name)
             if value and not Path(value).is_file():
                 raise ConfigError(f"{name} {value}: no such file")
+        policy_of(self.quality)  # a typo stops here, not as a failure of every file
         for name in TIMEOUTS:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1 second")

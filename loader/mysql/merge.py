@@ -37,6 +37,7 @@ from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderE
 from loader.mysql import changes, days, ledger, quality
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
 from loader.mysql.digest import verify_load
+from loader.mysql.quality_policy import policy_of
 from loader.mysql.session import Session
 from loader.mysql.write import (
     begin,
@@ -285,7 +286,7 @@ def _gate(
 ) -> tuple[list[dict[str, Any]], quality.Profile | None]:
     """The quality gate's findings for this file (:mod:`loader.mysql.quality`), and its
     profile (recorded for the next date's gate when the file merges)."""
-    policy = quality.policy_of(session.config.quality)
+    policy = policy_of(session.config.quality)
     if prepared.staging is None or all(p == "off" for p in policy.values()):
         return [], None
     with watch.stage("quality"), session.classified():

@@ -36,41 +36,12 @@ from typing import Any
 
 import polars as pl
 
-from loader.errors import ConfigError
-
-POLICIES = ("off", "warn", "hold")
-DEFAULTS = {
-    "funds_missing": "hold",
-    "funds_new": "warn",
-    "rows_per_fund": "warn",
-    "nulls": "warn",
-    "texts": "warn",
-    "duplicates": "warn",
-    "jumps": "warn",
-    "total_rows": "warn",
-}
 MISSING_SHARE, NEW_SHARE, FUND_ROWS_SHARE, CHANGE = 0.05, 0.10, 0.05, 0.5
 _PLACES = Decimal("1e-12")
 MAX_CODES = 5_000
 """A file with more col_codes than this a day gets no per-col_code profile, and its col_codes
 are not checked (nulls, texts, jumps): those checks are for a few figures per fund."""
 FUNDS_TABLE, CODES_TABLE = "fund_data_day_funds", "fund_data_day_codes"
-
-
-def policy_of(spec: str) -> dict[str, str]:
-    """The policy per check: the defaults, then ``spec`` (``check=policy,...``; ``all=off``
-    sets every check)."""
-    policy = dict(DEFAULTS)
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        check, _, value = item.partition("=")
-        check, value = check.strip(), value.strip().lower()
-        if value not in POLICIES or (check != "all" and check not in DEFAULTS):
-            raise ConfigError(
-                f"quality {item!r}: use CHECK=off|warn|hold, CHECK one of "
-                f"{', '.join(DEFAULTS)} or all"
-            )
-        policy.update(dict.fromkeys(DEFAULTS, value) if check == "all" else {check: value})
-    return policy
 
 
 @dataclass(frozen=True)
