@@ -378,6 +378,18 @@ class Lambda:
 
 
 @pytest.fixture
+def wired(aws_endpoint, db, tmp_path):
+    """A lake on moto's server, and the environment of a worker that loads from it into
+    this test's database."""
+    s3, sqs = aws_clients(aws_endpoint)
+    lake = make_lake(s3, sqs, visibility=30)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"FUNDSYNC_DB_URL": db_url(db), "FUNDSYNC_WORK_DIR": str(work)}
+    return lake, env
+
+
+@pytest.fixture
 def handler(db, lake, monkeypatch, tmp_path):
     """The real handler module on a fresh pipeline: this test's database, DLQ and work dir."""
     import loader.pipeline.handler as module

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import aws_clients, csv_bytes, db_url, make_lake, query, table
+from tests.conftest import csv_bytes, query, table
 from tests.helpers import backfill, plain_url
 from tests.test_pipeline_e2e import run_worker
 
@@ -17,12 +17,8 @@ SNAPSHOT = [line for line in FULL if not line.startswith(f"{DAY},F3,")]  # F3 go
 
 @pytest.mark.aws
 @pytest.mark.db
-def test_the_worker_loads_a_snapshot_verified(aws_endpoint, db, tmp_path):
-    s3, sqs = aws_clients(aws_endpoint)
-    lake = make_lake(s3, sqs, visibility=30)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {"FUNDSYNC_DB_URL": db_url(db), "FUNDSYNC_WORK_DIR": str(work)}
+def test_the_worker_loads_a_snapshot_verified(wired, db):
+    lake, env = wired
     lake.put(f"{DAY}/fund_data_{DAY}.csv", csv_bytes(*FULL))
     run_worker(lake, env, "--verify")
     key = lake.put(f"{DAY}/fund_data_{DAY}_snapshot.csv", csv_bytes(*SNAPSHOT))

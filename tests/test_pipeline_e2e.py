@@ -71,16 +71,6 @@ def ledger(db) -> list[tuple]:
     return query(db, "SELECT source_key, status FROM fund_data_loads ORDER BY id")
 
 
-@pytest.fixture
-def wired(aws_endpoint, db, tmp_path):
-    s3, sqs = aws_clients(aws_endpoint)
-    lake = make_lake(s3, sqs, visibility=30)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {"FUNDSYNC_DB_URL": db_url(db), "FUNDSYNC_WORK_DIR": str(work)}
-    return lake, env
-
-
 def test_a_put_export_reaches_the_table_and_a_redelivery_changes_nothing(wired, db):
     lake, env = wired
     key = lake.put("2025-12-09/fund_data_2025-12-09.csv", GOOD)

@@ -264,6 +264,13 @@ def json_default(zone: str) -> Any:
     return default
 
 
+def source_or_load_id(parser: argparse.ArgumentParser, load_help: str) -> None:
+    """SOURCE (a path, key or s3:// URI) or ``--load-id N`` (one ledger row): one of them."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("source", nargs="?", metavar="SOURCE", help="a path, key or s3:// URI")
+    which.add_argument("--load-id", type=int, metavar="N", help=load_help)
+
+
 def quality_option(parser: argparse.ArgumentParser) -> None:
     """``--quality CHECK=POLICY``: the quality gate's policy of one check (repeatable)."""
     parser.add_argument(

@@ -14,6 +14,7 @@ from loader.cli.common import (
     db_config,
     db_option,
     json_default,
+    source_or_load_id,
 )
 
 
@@ -30,9 +31,7 @@ def register(commands: Any) -> None:
         "Reverting a revert applies the load again. Exit status 0 when done (or a dry run), "
         "1 when refused or failed, 2 for usage errors.",
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("source", nargs="?", metavar="SOURCE", help="a path, key or s3:// URI")
-    which.add_argument("--load-id", type=int, metavar="N", help="the ledger id of the load")
+    source_or_load_id(parser, "the ledger id of the load")
     parser.add_argument("--dry-run", action="store_true", help="say what would change; no write")
     parser.add_argument(
         "--force", action="store_true", help="also revert keys later loads changed since"

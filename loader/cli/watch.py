@@ -10,7 +10,14 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from loader.cli.common import EXIT_OK, EXIT_REJECTED, command, db_config, db_option
+from loader.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    command,
+    db_config,
+    db_option,
+    source_or_load_id,
+)
 from loader.display import shown
 
 if TYPE_CHECKING:
@@ -27,9 +34,7 @@ def register(commands: Any) -> None:
         "(FUNDSYNC_OPERATOR, else the login name), when and --note. Exit status 0 when "
         "something was acknowledged, 1 when there was nothing to acknowledge.",
     )
-    which = ack.add_mutually_exclusive_group(required=True)
-    which.add_argument("source", nargs="?", metavar="SOURCE", help="a path, key or s3:// URI")
-    which.add_argument("--load-id", type=int, metavar="N", help="one ledger row")
+    source_or_load_id(ack, "one ledger row")
     ack.add_argument("--note", required=True, help="what was done about it")
     ack.add_argument("--json", action="store_true", help="one JSON document")
     db_option(ack)

@@ -80,17 +80,20 @@ def _value(report: dict[str, Any], name: str) -> Any:
 def latest_digest(conn: MySQLConnectionAbstract, key: str) -> str | None:
     """The load digest of the most recent successful load of this source (None: that load
     was not verified)."""
-    row = _latest_loaded(conn, key, "digest")
+    row = latest_loaded(conn, key, "digest")
     return None if row is None or row[0] is None else str(row[0])
 
 
-def _latest_loaded(conn: MySQLConnectionAbstract, key: str, columns: str) -> tuple[Any, ...] | None:
-    """``columns`` of the most recent successful load of this source that no revert undid,
-    if any."""
+def latest_loaded(
+    conn: MySQLConnectionAbstract, key: str, columns: str, reverted: bool = False
+) -> tuple[Any, ...] | None:
+    """``columns`` of the most recent successful load of this source that no revert undid
+    (with ``reverted``: that a revert undid), if any."""
+    undone = "IS NOT NULL" if reverted else "IS NULL"
     cur: Any = conn.cursor()
     cur.execute(
         f"SELECT {columns} FROM {LEDGER_TABLE} WHERE source_key_hash = %s AND status = 'loaded' "
-        "AND reverted_by IS NULL ORDER BY id DESC LIMIT 1",
+        f"AND reverted_by {undone} ORDER BY id DESC LIMIT 1",
         (key_hash(key),),
     )
     row = cur.fetchone()
@@ -152,7 +155,7 @@ def latest_load(conn: MySQLConnectionAbstract, key: str) -> Loaded | None:
     The skip rule reads it (spec §1.2): the latest load decides, so content
     that was replaced and then comes back (v1, v2, v1) loads again.
     """
-    row = _latest_loaded(conn, key, _LOADED)
+    row = latest_loaded(conn, key, _LOADED)
     if row is None:
         return None
     return _loaded(key, row)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.mysql.ledger import DAYS_TABLE, LEDGER_TABLE
+from loader.mysql.ledger import DAYS_TABLE, LEDGER_TABLE, latest_loaded
 from loader.sources import key_hash
 
 
@@ -56,14 +56,7 @@ def later_snapshot_days(
 
 def reverted_load(conn: MySQLConnectionAbstract, key: str) -> tuple[int, int] | None:
     """(load, revert) of the latest load of this source that a revert undid, if any."""
-    cur: Any = conn.cursor()
-    cur.execute(
-        f"SELECT id, reverted_by FROM {LEDGER_TABLE} WHERE source_key_hash = %s "
-        "AND status = 'loaded' AND reverted_by IS NOT NULL ORDER BY id DESC LIMIT 1",
-        (key_hash(key),),
-    )
-    row = cur.fetchone()
-    cur.close()
+    row = latest_loaded(conn, key, "id, reverted_by", reverted=True)
     return None if row is None else (int(row[0]), int(row[1]))
 
 
