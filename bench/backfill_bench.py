@@ -52,7 +52,7 @@ from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
 from loader.mysql import sql  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402
-from loader.prepare.staging import StagingDir  # noqa: E402
+from loader.prepare.stagedir import StagingDir  # noqa: E402
 
 FUNDSYNC = str(Path(sys.executable).parent / "fundsync")
 

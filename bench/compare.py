@@ -61,7 +61,7 @@ from loader.devtools.samples import ExportSpec, changed_copy, write_export  # no
 from loader.mysql import sql  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402
-from loader.prepare.staging import StagingDir  # noqa: E402
+from loader.prepare.stagedir import StagingDir  # noqa: E402
 
 TOOLS = ["ceiling", "fundsync", "rowwise", "awswrangler"]
 EXTRA_TOOLS = [

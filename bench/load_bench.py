@@ -32,7 +32,8 @@ from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402
 from loader.mysql.session import Session  # noqa: E402
 from loader.parse import parse_file  # noqa: E402
-from loader.prepare.staging import StagingDir, write_staging_file  # noqa: E402
+from loader.prepare.stagedir import StagingDir  # noqa: E402
+from loader.prepare.stagetext import write_staging_file  # noqa: E402
 from loader.sources import LocalFile  # noqa: E402
 
 

@@ -29,7 +29,7 @@ def one_load(way: str, url: str, path: str) -> None:
     from loader.mysql.session import Session
     from loader.sources import LocalFile
 
-    stage.StagingStream.use_pipe = way == "pipe"  # "file": written whole, then read
+    stage.StagedRows.use_pipe = way == "pipe"  # "file": written whole, then read
     started = time.perf_counter()
     with Session(DbConfig.from_url(url)) as session:
         report = load_source(LocalFile(path), session, force=True)

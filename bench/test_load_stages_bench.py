@@ -14,7 +14,8 @@ import pytest
 from loader.mysql import sql
 from loader.mysql.connection import connect
 from loader.parse import parse_file
-from loader.prepare.staging import StagingDir, write_staging_file
+from loader.prepare.stagedir import StagingDir
+from loader.prepare.stagetext import write_staging_file
 
 
 def _rows_per_second(benchmark, rows: int) -> None:

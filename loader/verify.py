@@ -37,10 +37,11 @@ from typing import Any, Literal
 import polars as pl
 
 from loader.mysql import ledger, lineage
-from loader.mysql.digest import digests_of_file_keys, stored_rows
+from loader.mysql.digest import stored_rows
+from loader.mysql.proof import digests_of_file_keys
 from loader.mysql.session import Session
 from loader.parse.result import KEY_COLUMNS
-from loader.prepare.digest import group_digests, load_digest, typed
+from loader.prepare.digest import group_digests, load_digest
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.sources import S3Object, Source, current_version
 
@@ -157,7 +158,7 @@ def _verify(source: Source, session: Session, options: PrepareOptions, s3: Any) 
             )
             return replace(base, verdict="source changed", error=changed)
         assert prepared.staging is not None
-        return _compare(session, base, typed(prepared.staging.frame()))
+        return _compare(session, base, prepared.staging.rows)
     finally:
         prepared.discard()
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from loader.mysql import sql
 from loader.mysql.connection import connect
 from loader.parse.numbers import DECIMAL
-from loader.prepare.staging import StagingDir, write_staging_file
+from loader.prepare.stagedir import StagingDir
+from loader.prepare.stagetext import write_staging_file
 from tests.test_values import fitting
 
 pytestmark = pytest.mark.db

@@ -1,4 +1,4 @@
-"""The staging text streamed through a named pipe while LOAD DATA reads it (StagingStream).
+"""The staging text streamed through a named pipe while LOAD DATA reads it (StagedRows).
 
 The pipe holds 64 KiB, so the frames here are large enough that the writer
 blocks on a full pipe: every way the reader can behave (read it all, twice;
@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import loader.prepare.staging as stage
+import loader.prepare.stagetext as stage
 from loader.mysql.session import Session
 from loader.parse import parse_file
-from loader.prepare.staging import StagingDir, StagingStream, write_staging_file
+from loader.prepare.stagedir import StagingDir
+from loader.prepare.stagetext import write_staging_file
+from loader.prepare.staging import StagedRows
 from tests.conftest import csv_bytes, load_file, query
 
 ROWS = 40_000  # about 1.5 MB of staging text: many times the pipe's buffer
@@ -47,7 +49,7 @@ def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
     reference = tmp_path / "reference.tsv"
     write_staging_file(parsed, reference)
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed)
+        stream = StagedRows(parsed)
         for _ in range(2):  # a retry reads it all again
             with stream.open(directory) as path:
                 assert path.is_fifo()
@@ -58,7 +60,7 @@ def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
 
 def test_a_reader_that_never_comes_or_stops_early_leaves_nothing_behind(parsed, tmp_path):
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed)
+        stream = StagedRows(parsed)
         with stream.open(directory):
             pass  # the statement failed before it read the file
         with stream.open(directory) as path, open(path, "rb") as pipe:
@@ -86,7 +88,7 @@ def second_chunk_fails(monkeypatch):
 
 def test_an_error_of_the_writer_reaches_the_reader_s_caller(parsed, tmp_path, second_chunk_fails):
     with StagingDir(str(tmp_path)) as directory:
-        stream = StagingStream(parsed)
+        stream = StagedRows(parsed)
         with pytest.raises(MemoryError), stream.open(directory) as path:
             text = read_all(path)
         assert text.count(b"\n") == 10_000  # the reader saw the text end early

@@ -53,7 +53,7 @@ from loader.mysql.session import Session
 from loader.outcome import Breaker
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.prepare.prepared import PreparedFile
-from loader.prepare.staging import StagingDir
+from loader.prepare.stagedir import StagingDir
 from loader.rejects import RejectsWriter
 from loader.report import LoadReport
 from loader.sources import SourceIdentity, unknown_identity

@@ -28,7 +28,6 @@ import polars as pl
 
 from loader.mysql import sql
 from loader.mysql.digest import funds_by_day, stored_rows
-from loader.prepare.digest import typed
 
 KEYS = ["d_trade", "stock", "ticker", "col_code"]
 SEPARATOR = "\x00"
@@ -63,13 +62,14 @@ def canonical_value() -> pl.Expr:
 
 
 def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = False) -> Diff:
-    """Compare the file's rows with what fund_data holds (see the module docstring), one
-    trade date at a time (of a 10M-row file of ten dates, one date's rows are held at once).
+    """Compare the file's rows (typed, :attr:`~loader.prepare.staging.StagedRows.rows`) with
+    what fund_data holds (see the module docstring), one trade date at a time (of a 10M-row
+    file of ten dates, one date's rows are held at once).
     ``whole_days``: read every fund of the file's dates (replace-days, or a file of most of
     its dates' funds), else only the file's funds. ``lacking``: also say which keys
     fund_data holds that the file lacks, and which groups are proven alike (replace-days,
     ``--verify``)."""
-    rows = typed(rows).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("position"))
+    rows = rows.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("position"))
     cur: Any = conn.cursor()
     cur.execute(sql.GROUP_CONCAT_LIMIT)
     cur.execute(sql.CONCAT_LIMIT)

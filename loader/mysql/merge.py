@@ -36,7 +36,7 @@ import mysql.connector
 from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderError
 from loader.mysql import changes, days, ledger, quality
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
-from loader.mysql.digest import verify_load
+from loader.mysql.proof import verify_load
 from loader.mysql.quality_policy import policy_of
 from loader.mysql.session import Session
 from loader.mysql.write import (
@@ -47,7 +47,6 @@ from loader.mysql.write import (
     without_snapshot_days,
 )
 from loader.outcome import Status, outcome_of
-from loader.prepare.digest import typed
 from loader.prepare.prepared import PreparedFile
 from loader.report import LoadReport, MergeCounts
 from loader.sources import SourceIdentity
@@ -232,9 +231,7 @@ def _merge_once(
         if session.config.verify:
             assert work.staging is not None
             with watch.stage("verify"):
-                digest = verify_load(
-                    cur, work.key, work.staging, proof.mine, proof.proven, proof.kept_newer
-                )
+                digest = verify_load(cur, work.key, work.staging, proof.proven, proof.kept_newer)
             merged = replace(merged, digest=digest)
         report = LoadReport.of(
             prepared,
@@ -301,7 +298,7 @@ def _gate(
             )
             new_days -= {d for (d,) in cur.fetchall()}
         duplicates = prepared.parsed.duplicates_in_file if prepared.parsed else 0
-        rows = typed(prepared.staging.frame())
+        rows = prepared.staging.rows
         profiled = quality.profile(rows, set(prepared.days) if prepared.replace_days else new_days)
         found = quality.check(cur, rows, profiled, duplicates, policy)
         cur.close()

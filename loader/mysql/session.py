@@ -13,7 +13,7 @@ from loader.mysql import ledger, sql
 from loader.mysql.config import DbConfig
 from loader.mysql.connection import classify, connect, staging_privilege
 from loader.mysql.schema import check_target
-from loader.prepare.staging import StagingDir
+from loader.prepare.stagedir import StagingDir
 
 
 class Session:

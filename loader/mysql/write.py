@@ -26,9 +26,8 @@ from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
 from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_lacking, delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
-from loader.prepare.digest import typed
 from loader.prepare.prepared import PreparedFile
-from loader.prepare.staging import StagingStream
+from loader.prepare.staging import StagedRows
 from loader.report import MergeCounts, Merged
 from loader.timing import Stopwatch
 
@@ -37,7 +36,6 @@ from loader.timing import Stopwatch
 class Proof:
     """What the staged merge already proved, so the verification need not read it again."""
 
-    mine: pl.DataFrame | None = None
     proven: pl.DataFrame | None = None
     kept_newer: pl.DataFrame | None = None
 
@@ -75,17 +73,16 @@ def without_snapshot_days(
     if not lost:
         return prepared, 0
     with watch.stage("superseded"):
-        rows = typed(prepared.staging.frame())
-        kept = rows.filter(~pl.col("d_trade").is_in(lost))
+        kept = prepared.staging.where(~pl.col("d_trade").is_in(lost))
         left = [(d, n) for d, n in zip(prepared.days, prepared.day_rows, strict=True)]
         left = [(d, n) for d, n in left if d not in lost]
         work = replace(
             prepared,
-            staging=StagingStream(kept),
+            staging=kept,
             days=tuple(d for d, _ in left),
             day_rows=tuple(n for _, n in left),
         )
-    return work, rows.height - kept.height
+    return work, prepared.staging.height - kept.height
 
 
 def merge_direct(
@@ -126,7 +123,7 @@ def merge_by_diff(
     assert staging is not None
     if not session.composite_key or _newer_exist(session, prepared):
         return None
-    rows = typed(staging.frame())
+    rows = staging.rows
     whole = prepared.replace_days or _most_funds(rows)
     with watch.stage("diff"):
         asked = prepared.replace_days or session.config.verify
@@ -136,10 +133,10 @@ def merge_by_diff(
         with watch.stage("merge", trace="load_replace"):
             try:
                 if found.changed.height:  # their before-images, into the change log first
-                    with StagingStream(found.changed).open(session.staging) as path:
+                    with StagedRows(found.changed).open(session.staging) as path:
                         cur.execute(sql.load_data(stage), (str(path),))
                     cur.execute(changes.log_staged_updates(stage))
-                with StagingStream(found.write).open(session.staging) as path:
+                with StagedRows(found.write).open(session.staging) as path:
                     cur.execute(sql.load_data_replacing_target(), (str(path),))
             except mysql.connector.Error as error:
                 if error.errno in LOCAL_INFILE_REFUSED:
@@ -196,7 +193,7 @@ def merge_staged_rows(
     method = "digest"
     if written:
         with watch.stage("stage"), staging.open(session.staging) as path:
-            method = stage_rows(cur, path, written, staging.frame, session.max_packet, stage)
+            method = stage_rows(cur, path, written, lambda: staging.rows, session.max_packet, stage)
     superseded, kept_newer = 0, None
     if written:
         superseded, kept_newer = drop_superseded(session, cur, prepared, watch, stage)
@@ -222,7 +219,7 @@ def merge_staged_rows(
         unstaged=same,
         deleted=None if deleted is None else sum(deleted.values()),
     )
-    proof = Proof(narrowed.mine, narrowed.proven, kept_newer)
+    proof = Proof(narrowed.proven, kept_newer)
     return Written(merged, inserted, deleted or {}, proof)
 
 
@@ -266,7 +263,7 @@ def replace_days(
     ):
         return {}
     with watch.stage("delete"):
-        rows = prepared.staging.frame()
+        rows = prepared.staging.rows
         return delete_missing(
             cur,
             prepared.key,

@@ -24,7 +24,7 @@ import hashlib
 
 import polars as pl
 
-from loader.prepare.staging import key_order
+from loader.prepare.keyorder import key_order
 
 SEPARATOR = "\x00"
 NUMERIC_DTYPE = pl.Decimal(38, 12)

@@ -18,7 +18,7 @@ from typing import Any
 
 from loader.parse.file import parse_file
 from loader.prepare.prepared import PreparedFile
-from loader.prepare.staging import StagingStream, StagingText
+from loader.prepare.staging import StagedRows
 from loader.settings import ParseSettings
 from loader.sources import Source, SourceCopy, SourceIdentity, fetched, unknown_identity
 from loader.timing import Span, Stopwatch, no_span
@@ -77,14 +77,13 @@ def _prepare(
         parsed = parse_file(copy.path, name=identity.key, settings=options.parse)
     watch.extend(tuple(parsed.seconds.items()))
     release_free_memory()
-    # The key order and the escaping are judged here ("write"); the text itself is
-    # written into a named pipe while LOAD DATA reads it (StagingStream), so its
-    # formatting overlaps the server's inserting instead of preceding it.
+    # The escaping is judged here ("write"); the text itself is written into a named
+    # pipe while LOAD DATA reads it (StagedRows.open), so its formatting overlaps the
+    # server's inserting instead of preceding it.
     with watch.stage("write"):
-        stream = StagingStream(parsed.rows)
-        staging: StagingText = stream
+        staging = StagedRows(parsed.rows)
         if options.staging_dir is not None:
-            staging = stream.to_file(options.staging_dir)
+            staging = staging.to_file(options.staging_dir)
         per_day = parsed.rows.group_by("d_trade").len().sort("d_trade")
     return PreparedFile(
         identity,

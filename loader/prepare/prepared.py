@@ -9,7 +9,7 @@ import polars as pl
 
 from loader.outcome import Failure, outcome_of
 from loader.parse.result import ParseSummary
-from loader.prepare.staging import StagingText
+from loader.prepare.staging import StagedRows
 from loader.sources import SourceIdentity
 from loader.timing import Timings
 
@@ -22,12 +22,12 @@ class PreparedFile:
     read or parsed; the merge records why), ``already_loaded`` (the content
     is what the latest load of this source merged: not parsed), or parsed
     with ``staging`` ready. Picklable: the backfill's worker processes hand
-    it to the merging process (with a :class:`~loader.prepare.staging.StagingFile`).
+    it to the merging process (its :class:`~loader.prepare.staging.StagedRows` in a file).
     """
 
     identity: SourceIdentity
     parsed: ParseSummary | None = None
-    staging: StagingText | None = None
+    staging: StagedRows | None = None
     days: tuple[date, ...] = ()
     """The trade dates the file holds, in order (the backfill orders its merges by them)."""
     day_rows: tuple[int, ...] = ()
