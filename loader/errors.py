@@ -167,15 +167,23 @@ class DatabaseError(TransientError):
     """The database refused or failed a statement (connection, deadlock, lock wait, a DDL
     it does not allow, a table it does not have). ``errno`` is the server's code."""
 
-    def __init__(self, message: str, errno: int | None = None) -> None:
+    def __init__(self, message: str, errno: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.errno = errno
+        self.detail = message if detail is None else detail
+        """The server's or the driver's own words (the message without its prefix)."""
 
     @property
     def unreachable(self) -> bool:
         """The server could not be reached or the connection was lost (not a statement's
         own failure): the next file would fail the same way."""
         return self.errno in UNREACHABLE_ERRNOS
+
+
+class DatabaseSilent(DatabaseError):
+    """The server took the connection but did not answer in time (``connect_timeout``), or
+    dropped it before it answered: a server under load, a wrong port that accepts, a proxy
+    with nothing behind it."""
 
 
 class PrivilegeMissing(DatabaseError):

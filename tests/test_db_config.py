@@ -69,6 +69,30 @@ def test_driver_errors_are_classified_and_scrubbed_of_the_password():
     assert {outcome_of(retried).status, outcome_of(scrubbed).status} == {"failed"}
 
 
+def test_a_server_that_never_answers_is_a_typed_error_not_a_message_to_match():
+    """`fundsync load` tells a silent server from a refused one by the error's type."""
+    import socket
+    import threading
+
+    from loader.errors import DatabaseError, DatabaseSilent
+    from loader.mysql.connection import connect
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    port = silent.getsockname()[1]
+    with pytest.raises(DatabaseSilent) as quiet:
+        connect(DbConfig.from_url(f"mysql://u:pw@127.0.0.1:{port}/d?connect_timeout=1"))
+    assert quiet.value.errno is not None and "database error" not in quiet.value.detail
+    silent.close()
+    with pytest.raises(DatabaseError) as refused:  # nothing listens there any more
+        connect(DbConfig.from_url(f"mysql://u:pw@127.0.0.1:{port}/d?connect_timeout=1"))
+    assert not isinstance(refused.value, DatabaseSilent) and refused.value.errno == 2003
+    assert refused.value.detail.startswith("Can't connect")
+
+
 # -- TLS: the documented precedence, and no source lowers a requirement (issue 21.18) --------
 
 

@@ -141,15 +141,14 @@ def run_load(args: argparse.Namespace) -> int:
 def reach(session: Session) -> None:
     """Connect before the first source, so that a database that cannot be reached is one line
     naming it, not a failure per source."""
-    from loader.errors import DatabaseError
+    from loader.errors import DatabaseError, DatabaseSilent
 
     config = session.config
     try:
         session.connection()
     except DatabaseError as error:
-        reason = str(error).removeprefix(f"database error {error.errno}: ")
-        lowered = reason.lower()
-        if "timed out" in lowered or "timeout" in lowered or "lost connection" in lowered:
+        reason = error.detail
+        if isinstance(error, DatabaseSilent):
             reason = (
                 f"it accepted the connection but did not answer within "
                 f"{config.connect_timeout} s (connect_timeout)"

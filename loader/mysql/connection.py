@@ -16,7 +16,7 @@ import mysql.connector
 from mysql.connector import errorcode
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from loader.errors import DatabaseError, PrivilegeMissing
+from loader.errors import DatabaseError, DatabaseSilent, PrivilegeMissing
 from loader.mysql.config import DbConfig
 
 STRICT_SQL_MODE = (
@@ -47,6 +47,8 @@ def classify(
     if config is not None and config.password:
         message = message.replace(config.password, "***")
     errno = getattr(error, "errno", None)
+    if _silent(error):
+        return DatabaseSilent(f"database error {errno}: {message}", errno, message)
     if errno in SCHEMA_BEHIND:
         message += " (the tables are older than this loader: run fundsync migrate)"
     if errno in PRIVILEGE_DENIED:
@@ -54,7 +56,24 @@ def classify(
         return PrivilegeMissing(
             f"database error {errno}: {message} ({needed}; {PRIVILEGES_DOC})", errno
         )
-    return DatabaseError(f"database error {errno}: {message}", errno)
+    return DatabaseError(f"database error {errno}: {message}", errno, message)
+
+
+SERVER_LOST = 2013
+"""CR_SERVER_LOST: the connection dropped while waiting for the server's answer."""
+
+
+def _silent(error: mysql.connector.Error) -> bool:
+    """The driver waited for an answer that never came (its timeout classes, or a socket
+    timeout underneath), or the server dropped the connection first."""
+    if isinstance(
+        error,
+        mysql.connector.errors.ConnectionTimeoutError | mysql.connector.errors.ReadTimeoutError,
+    ):
+        return True
+    return isinstance(error.__cause__ or error.__context__, TimeoutError) or (
+        getattr(error, "errno", None) == SERVER_LOST
+    )
 
 
 def staging_privilege(config: DbConfig) -> str:
