@@ -25,6 +25,7 @@ def one_load(way: str, url: str, path: str) -> None:
     """In a fresh process: load ``path`` once, the ``way`` given; print the report as JSON."""
     import loader.prepare.staging as stage
     from loader.load import load_source
+    from loader.mysql.merge_options import MergeOptions
     from loader.mysql.config import DbConfig
     from loader.mysql.session import Session
     from loader.sources import LocalFile
@@ -32,7 +33,8 @@ def one_load(way: str, url: str, path: str) -> None:
     stage.StagedRows.use_pipe = way == "pipe"  # "file": written whole, then read
     started = time.perf_counter()
     with Session(DbConfig.from_url(url)) as session:
-        report = load_source(LocalFile(path), session, force=True)
+        merging = MergeOptions.of(session.config, force=True)
+        report = load_source(LocalFile(path), session, None, merging)
     seconds = time.perf_counter() - started
     stages = report.to_dict()["stage_seconds"]
     print(

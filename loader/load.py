@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from loader.mysql.merge import is_latest_load, merge, skip_known_version, skip_superseded
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.prepare.prepare import PrepareOptions, prepare_source
 from loader.rejects import RejectsWriter
@@ -28,28 +29,29 @@ def load_source(
     source: Source,
     session: Session,
     options: PrepareOptions | None = None,
+    merging: MergeOptions | None = None,
     *,
-    force: bool = False,
-    dry_run: bool = False,
     rejects: RejectsWriter | None = None,
     s3: Any = None,
     span: Span = no_span,
 ) -> LoadReport:
-    """Load one source; returns its report (``status`` says what became of it)."""
+    """Load one source, prepared as ``options`` and merged as ``merging`` ask (None: what the
+    session's configuration asks); returns its report (``status`` says what became of it)."""
     options = options or PrepareOptions()
+    merging = merging or MergeOptions.of(session.config)
     request = options.parse.request_for(source.key)
-    if not force:
+    if not merging.force:
         try:
             skipped = _superseded(source, session, s3, request) or skip_known_version(
-                session, source.key, source.identity, request
+                session, source.key, source.identity, request, merging.verify
             )
         except Exception as error:
             return LoadReport.failed(unknown_identity(source), error)
         if skipped is not None:
             return skipped
-    skip_if = None if force else partial(is_latest_load, session)
+    skip_if = None if merging.force else partial(is_latest_load, session, merging.verify)
     prepared = prepare_source(source, options, skip_if=skip_if, s3=s3, span=span)
-    report = merge(session, prepared, force=force, dry_run=dry_run, span=span)
+    report = merge(session, prepared, merging, span=span)
     if rejects is not None:
         report = rejects.write(source, report, prepared.rejected_rows)
     return report

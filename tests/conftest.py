@@ -123,7 +123,10 @@ def load_file(session, path, key: str | None = None, force: bool = False, **sett
     from loader.sources import LocalFile
 
     options = PrepareOptions(parse=ParseSettings(**settings))
-    return load_source(LocalFile(str(path), key), session, options, force=force)
+    from loader.mysql.merge_options import MergeOptions
+
+    merging = MergeOptions.of(session.config, force=force)
+    return load_source(LocalFile(str(path), key), session, options, merging)
 
 
 def query(config, statement: str, params: tuple = ()) -> list[tuple]:

@@ -378,7 +378,7 @@ def test_a_frozen_server_ends_in_a_failed_load_not_a_wait(tmp_path):
                 took = time.monotonic() - started
             finally:
                 server.process.send_signal(signal.SIGCONT)
-        assert (report.status, report.error_type) == ("failed", "DatabaseError")
+        assert (report.status, report.error_type) == ("failed", "DatabaseSilent")  # typed
         assert took < 30
 
 

@@ -47,6 +47,7 @@ ERRORS = {
     "RuntimeError": "write",
     "DatabaseError": "merge",
     "PrivilegeMissing": "merge",
+    "DatabaseSilent": "merge",
     "SchemaError": "ledger",
     "MigrationError": "ledger",
     "StagingError": "merge",

@@ -9,7 +9,6 @@ back once per load, whatever the path.
 from __future__ import annotations
 
 import pickle
-from dataclasses import replace
 from decimal import Decimal
 
 import polars as pl
@@ -17,6 +16,7 @@ import pytest
 
 import loader.prepare.stagetext as stagetext
 from loader.mysql.merge import merge
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.parse import parse_file
 from loader.prepare.keyorder import key_sorted
@@ -91,8 +91,8 @@ def test_a_worker_s_staging_file_is_read_once_per_load(db, layout, mode, tmp_pat
     prepared = prepare_source(LocalFile(str(correction)), options)
     prepared = pickle.loads(pickle.dumps(prepared))  # the backfill's hand-over
     assert prepared.staging is not None and prepared.staging.path is not None
-    with Session(replace(db, verify=True)) as session:
-        report = merge(session, prepared)
+    with Session(db) as session:
+        report = merge(session, prepared, MergeOptions(verify=True))
     assert (report.status, report.updated) == ("loaded", 7)
     assert report.to_dict()["verified"] is True
     assert reads == [str(prepared.staging.path)]  # the gate, the diff or digests, the proof

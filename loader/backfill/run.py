@@ -49,6 +49,7 @@ from loader.local_files import hash_file
 from loader.mysql import ledger
 from loader.mysql.config import DbConfig
 from loader.mysql.merge import merge, skip_known_version
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.outcome import Breaker
 from loader.prepare.prepare import PrepareOptions, prepare_source
@@ -163,6 +164,8 @@ class Backfill:
         self.workers = workers
         self.db_concurrency = db_concurrency
         self.force = force
+        # the backfill's own order (trade date, then name) decides, not upload times
+        self.merging = MergeOptions.of(config, force=force, newer_wins=False)
         self.listener = listener or (lambda event, summary, outcome: None)
         self.rejects_prefix = rejects_prefix
         self._stop = threading.Event()
@@ -182,7 +185,7 @@ class Backfill:
                 session,
                 [e.key for e in exports],
                 self.options.parse.request_for,
-                self.config.verify,
+                self.merging.verify,
             )
 
     def run(self, exports: list[Export]) -> BackfillSummary:
@@ -321,8 +324,7 @@ class _Run:
 
     def _merge(self, index: int, prepared: PreparedFile) -> LoadReport:
         try:
-            # the backfill's own order (trade date, then name) decides, not upload times
-            report = merge(self._session(), prepared, force=self.backfill.force, newer_wins=False)
+            report = merge(self._session(), prepared, self.backfill.merging)
         except Exception as error:  # a fault of ours: reported with the file, the run goes on
             prepared.discard()
             return LoadReport.failed(prepared.identity, error)
@@ -331,7 +333,8 @@ class _Run:
     def _skip_known(self, export: Export) -> LoadReport:
         try:
             request = self.backfill.options.parse.request_for(export.key)
-            report = skip_known_version(self._session(), export.key, export.etag, request)
+            verify = self.backfill.merging.verify
+            report = skip_known_version(self._session(), export.key, export.etag, request, verify)
         except Exception as error:
             return LoadReport.failed(unknown_identity(export.spec), error)
         if report is None:  # pragma: no cover - the ledger changed under us: load it next time

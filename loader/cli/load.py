@@ -109,6 +109,7 @@ def run_load(args: argparse.Namespace) -> int:
         first_read = hash_ahead(sources[0].path)
     heavy.join()
     from loader.load import load_source
+    from loader.mysql.merge_options import MergeOptions
     from loader.mysql.session import Session
     from loader.prepare.prepare import PrepareOptions
     from loader.rejects import RejectsWriter
@@ -121,15 +122,14 @@ def run_load(args: argparse.Namespace) -> int:
         max_object_bytes=settings.max_object_bytes,
     )
     rejects = RejectsWriter(settings.rejects_prefix, settings.rejects_bucket)
+    merging = MergeOptions.of(config, force=args.force, dry_run=args.dry_run)
     statuses = []
     with Session(config, staging_parent=settings.work_dir) as session:
         reach(session)
         if not args.json and not args.quiet:
             print(LOAD_HEADER)
         for source in sources:
-            report = load_source(
-                source, session, options, force=args.force, dry_run=args.dry_run, rejects=rejects
-            )
+            report = load_source(source, session, options, merging, rejects=rejects)
             if first_read is not None:  # the first source's: process start to its first byte
                 report = replace(report, timings=(("start", first_read), *report.timings))
                 first_read = None

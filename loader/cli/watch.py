@@ -106,17 +106,18 @@ def run_discard(args: argparse.Namespace) -> int:
 
 
 def run_release(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from loader.mysql.ledger import known_key
     from loader.mysql.merge import merge
+    from loader.mysql.merge_options import MergeOptions
     from loader.mysql.session import Session
     from loader.mysql.watch import held_file, settle
     from loader.prepare.prepare import PrepareOptions, prepare_source
     from loader.settings import ParseSettings
     from loader.sources import LocalFile, S3Object
 
-    config = replace(db_config(args), quality="all=off")  # the gate said its piece
+    config = db_config(args)
+    merging = MergeOptions.of(config, quality="all=off")  # the gate said its piece
     with Session(config) as session:
         conn = session.connection()
         held = held_file(conn, known_key(conn, args.source))
@@ -134,7 +135,7 @@ def run_release(args: argparse.Namespace) -> int:
                   f"(#{held.ledger_id}): nothing merged; load it again to have it checked, or "
                   "discard the held attempt", file=sys.stderr)  # fmt: skip
             return EXIT_REJECTED
-        report = merge(session, prepared)
+        report = merge(session, prepared, merging)
         if report.status == "loaded":
             settle(conn, held, operator(), f"released as #{report.ledger_id}. {args.note}".strip())
     if args.json:

@@ -36,8 +36,8 @@ import mysql.connector
 from loader.errors import ConcurrentWrite, DatabaseError, LedgerChanged, LoaderError
 from loader.mysql import changes, days, ledger, quality
 from loader.mysql.connection import RETRYABLE_IN_TRANSACTION, classify
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.proof import verify_load
-from loader.mysql.quality_policy import policy_of
 from loader.mysql.session import Session
 from loader.mysql.write import (
     begin,
@@ -60,62 +60,63 @@ Gate = tuple[tuple[dict[str, Any], ...], "quality.Profile | None"]
 def merge(
     session: Session,
     prepared: PreparedFile,
+    options: MergeOptions | None = None,
     *,
-    force: bool = False,
-    newer_wins: bool = True,
-    dry_run: bool = False,
     span: Span = no_span,
 ) -> LoadReport:
-    """Merge one prepared file, or record why not; never raises for a bad or failed file.
-
-    ``newer_wins``: rows that a newer S3 object of the same trade dates wrote
-    last are left as they are (an original retried after its correction
-    loaded fills gaps, never overwrites); the backfill orders its files
-    itself and turns this off. The staging text the file left on disk is
-    removed whatever happened.
-    """
-    if not newer_wins:
-        prepared = replace(prepared, newer_wins=False)
-    if dry_run:
-        prepared = replace(prepared, dry_run=True)
+    """Merge one prepared file as ``options`` ask (:class:`MergeOptions`: built at the edge;
+    None: what the session's configuration asks), or record why not; never raises for a bad
+    or failed file. The staging text the file left on disk is removed whatever happened."""
+    options = options or MergeOptions.of(session.config)
     try:
-        return _merge(session, prepared, force, Stopwatch(span))
+        return _merge(session, prepared, options, Stopwatch(span))
     finally:
         prepared.discard()
 
 
-def _merge(session: Session, prepared: PreparedFile, force: bool, watch: Stopwatch) -> LoadReport:
+def _merge(
+    session: Session, prepared: PreparedFile, options: MergeOptions, watch: Stopwatch
+) -> LoadReport:
     if prepared.failure is not None:
-        return _recorded(session, prepared, prepared.failure.status, watch)
+        status = prepared.failure.status
+        return _recorded(session, prepared, status, watch, dry_run=options.dry_run)
     ledger_id = None
     try:
-        latest = None if force else answered_by(session, prepared.identity, prepared.request)
+        latest = None
+        if not options.force:
+            latest = answered_by(session, prepared.identity, prepared.request, options.verify)
         if latest is not None:
-            return _recorded(session, prepared, "skipped", watch, skip_note(latest))
+            note = skip_note(latest)
+            return _recorded(session, prepared, "skipped", watch, note, dry_run=options.dry_run)
         if prepared.already_loaded:
             raise LedgerChanged(
                 f"{prepared.key}: the ledger changed while the file was prepared: run again"
             )
         session.check_target()  # every load: another session may have changed the table
-        findings, profiled = _gate(session, prepared, watch)
+        findings, profiled = _gate(session, prepared, options, watch)
         if any(f["policy"] == "hold" for f in findings):
-            return _recorded(session, prepared, "held", watch, _held_note(findings), findings)
+            note = _held_note(findings)
+            return _recorded(session, prepared, "held", watch, note, findings, options.dry_run)
         conn = session.connection()
         ledger.abandon_stale(conn, prepared.key)
         if session.config.staging_table == "regular":
             session.drop_leftover_stages()
         with watch.stage("ledger"):
-            ledger_id = 0 if prepared.dry_run else ledger.start(conn, prepared.identity)
-        report = _merge_retrying(session, prepared, watch, ledger_id, (tuple(findings), profiled))
+            ledger_id = 0 if options.dry_run else ledger.start(conn, prepared.identity)
+        gate = (tuple(findings), profiled)
+        report = _merge_retrying(session, prepared, options, watch, ledger_id, gate)
         _release(session, ledger_id)
         return report
     except mysql.connector.Error as error:
-        return _failed(session, prepared, classify(error, session.config), watch, ledger_id)
+        typed = classify(error, session.config)
+        return _failed(session, prepared, typed, watch, ledger_id, options.dry_run)
     except Exception as error:
-        return _failed(session, prepared, error, watch, ledger_id)
+        return _failed(session, prepared, error, watch, ledger_id, options.dry_run)
 
 
-def answered_by(session: Session, identity: SourceIdentity, request: str) -> ledger.Loaded | None:
+def answered_by(
+    session: Session, identity: SourceIdentity, request: str, verify: bool
+) -> ledger.Loaded | None:
     """The skip rule (spec §1.2, with issue 21's "what was asked"): the latest successful
     load of this source merged exactly this content, asked the same way (the same request,
     and verified when a proof is asked); that load, else None."""
@@ -125,12 +126,12 @@ def answered_by(session: Session, identity: SourceIdentity, request: str) -> led
         return None
     if latest.identity.content_hash != identity.content_hash:
         return None
-    return latest if latest.answers(request, session.config.verify) else None
+    return latest if latest.answers(request, verify) else None
 
 
-def is_latest_load(session: Session, identity: SourceIdentity, request: str) -> bool:
+def is_latest_load(session: Session, verify: bool, identity: SourceIdentity, request: str) -> bool:
     """Whether :func:`answered_by` finds the load that makes this one a skip."""
-    return answered_by(session, identity, request) is not None
+    return answered_by(session, identity, request, verify) is not None
 
 
 def skip_note(latest: ledger.Loaded) -> str:
@@ -142,7 +143,7 @@ def skip_note(latest: ledger.Loaded) -> str:
 
 
 def skip_known_version(
-    session: Session, key: str, version: str | None, request: str
+    session: Session, key: str, version: str | None, request: str, verify: bool
 ) -> LoadReport | None:
     """Skip at once, before any download, when the latest load of the key was this version
     asked the same way.
@@ -159,7 +160,7 @@ def skip_known_version(
         latest = ledger.latest_load(session.connection(), key)
     if latest is None or latest.identity.version != version:
         return None
-    if not latest.answers(request, session.config.verify):
+    if not latest.answers(request, verify):
         return None
     skipped = PreparedFile(latest.identity, already_loaded=True, request=request)
     return _recorded(session, skipped, "skipped", watch, skip_note(latest))
@@ -179,6 +180,7 @@ def skip_superseded(
 def _merge_retrying(
     session: Session,
     prepared: PreparedFile,
+    options: MergeOptions,
     watch: Stopwatch,
     ledger_id: int,
     gate: Gate = ((), None),
@@ -188,7 +190,7 @@ def _merge_retrying(
     there were (the report's ``retries``)."""
     for attempt in range(RETRIES + 1):
         try:
-            return _merge_once(session, prepared, watch, ledger_id, attempt, gate)
+            return _merge_once(session, prepared, options, watch, ledger_id, attempt, gate)
         except (DatabaseError, ConcurrentWrite) as error:
             session.rollback_quietly()
             retryable = isinstance(error, ConcurrentWrite) or (
@@ -204,6 +206,7 @@ def _merge_retrying(
 def _merge_once(
     session: Session,
     prepared: PreparedFile,
+    options: MergeOptions,
     watch: Stopwatch,
     ledger_id: int,
     retries: int,
@@ -216,19 +219,19 @@ def _merge_once(
         changes.set_load(cur, ledger_id)
         begin(conn, cur, prepared)
         new_days = days.empty_days(cur, prepared.days)  # locked: none can fill meanwhile
-        work, lost = without_snapshot_days(session, prepared, watch)
+        work, lost = without_snapshot_days(session, prepared, options, watch)
         written = merge_direct(session, cur, work, watch, stage)
         if written is None:
-            written = merge_by_diff(session, cur, work, watch, stage)
+            written = merge_by_diff(session, cur, work, options, watch, stage)
         if written is None:
-            written = merge_staged_rows(session, cur, work, watch, stage)
+            written = merge_staged_rows(session, cur, work, options, watch, stage)
         merged, proof = written.merged, written.proof
         if lost:  # rows of dates a newer snapshot holds: left as it made them
             counts = merged.counts
             kept = MergeCounts(counts.inserted, counts.updated, counts.unchanged + lost)
             merged = replace(merged, counts=kept, superseded=merged.superseded + lost)
         days.count_changes(cur, ledger_id, written.inserted, written.deleted)
-        if session.config.verify:
+        if options.verify:
             assert work.staging is not None
             with watch.stage("verify"):
                 digest = verify_load(cur, work.key, work.staging, proof.proven, proof.kept_newer)
@@ -245,7 +248,8 @@ def _merge_once(
         if profiled is not None:  # the profile of its whole days, for the next gate
             whole = set(work.days) if work.replace_days else new_days & set(work.days)
             quality.record_profile(cur, profiled, whole)
-        return _commit(conn, cur, work, replace(report, quality=findings), watch)
+        report = replace(report, quality=findings)
+        return _commit(conn, cur, work, report, watch, options.dry_run)
     except mysql.connector.Error as error:
         raise classify(error, session.config) from None
     except BaseException:  # a loader error, the staging writer's error, an interrupt
@@ -258,12 +262,12 @@ def _merge_once(
 
 
 def _commit(
-    conn: Any, cur: Any, work: PreparedFile, report: LoadReport, watch: Stopwatch
+    conn: Any, cur: Any, work: PreparedFile, report: LoadReport, watch: Stopwatch, dry_run: bool
 ) -> LoadReport:
     """The ledger row finished with the report and the load committed; for a dry run, all
     of it rolled back instead."""
     seconds = work.seconds + watch.elapsed
-    if work.dry_run:  # what it would do, and nothing of it kept
+    if dry_run:  # what it would do, and nothing of it kept
         conn.rollback()
         note = "dry run: rolled back, nothing written"
         return replace(report, note=note, ledger_id=None, seconds=seconds)
@@ -279,12 +283,11 @@ def _commit(
 
 
 def _gate(
-    session: Session, prepared: PreparedFile, watch: Stopwatch
+    session: Session, prepared: PreparedFile, options: MergeOptions, watch: Stopwatch
 ) -> tuple[list[dict[str, Any]], quality.Profile | None]:
     """The quality gate's findings for this file (:mod:`loader.mysql.quality`), and its
     profile (recorded for the next date's gate when the file merges)."""
-    policy = policy_of(session.config.quality)
-    if prepared.staging is None or all(p == "off" for p in policy.values()):
+    if prepared.staging is None or options.gate_off:
         return [], None
     with watch.stage("quality"), session.classified():
         conn = session.connection()
@@ -300,7 +303,7 @@ def _gate(
         duplicates = prepared.parsed.duplicates_in_file if prepared.parsed else 0
         rows = prepared.staging.rows
         profiled = quality.profile(rows, set(prepared.days) if prepared.replace_days else new_days)
-        found = quality.check(cur, rows, profiled, duplicates, policy)
+        found = quality.check(cur, rows, profiled, duplicates, options.policy)
         cur.close()
         conn.commit()
     return [f.to_dict() for f in found], profiled
@@ -321,14 +324,16 @@ def _recorded(
     watch: Stopwatch,
     note: str | None = None,
     findings: list[dict[str, Any]] | None = None,
+    dry_run: bool = False,
 ) -> LoadReport:
     """The report of a file that is not merged (skipped, or failed before), recorded in one
-    finished ledger row. Recording is best effort: the outcome stands without it."""
+    finished ledger row (not in a dry run). Recording is best effort: the outcome stands
+    without it."""
     report = LoadReport.of(
         prepared, status, merge_timings=watch.timings(), merge_seconds=watch.elapsed, note=note
     )
     report = replace(report, quality=tuple(findings or ()))
-    if prepared.dry_run:
+    if dry_run:
         return report
     error = prepared.failure.message if prepared.failure else note
     try:
@@ -345,6 +350,7 @@ def _failed(
     error: Exception,
     watch: Stopwatch,
     ledger_id: int | None,
+    dry_run: bool = False,
 ) -> LoadReport:
     """The report of a merge that failed; its ledger row says so (best effort)."""
     session.rollback_quietly()
@@ -359,7 +365,8 @@ def _failed(
         retried=getattr(error, "retries", 0),
     )
     if ledger_id is None:
-        return _recorded(session, replace(prepared, failure=failure), failure.status, watch)
+        failed = replace(prepared, failure=failure)
+        return _recorded(session, failed, failure.status, watch, dry_run=dry_run)
     try:
         conn = session.connection()
         ledger.finish(conn, ledger_id, report.to_dict(), failure.message)

@@ -23,6 +23,7 @@ from loader.mysql import changes, days, lineage, sql
 from loader.mysql.connection import LOCAL_INFILE_REFUSED
 from loader.mysql.diff import diff_file
 from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_lacking, delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
@@ -60,13 +61,13 @@ def begin(conn: Any, cur: Any, prepared: PreparedFile) -> None:
 
 
 def without_snapshot_days(
-    session: Session, prepared: PreparedFile, watch: Stopwatch
+    session: Session, prepared: PreparedFile, options: MergeOptions, watch: Stopwatch
 ) -> tuple[PreparedFile, int]:
     """The file without its rows of the trade dates a newer whole-day snapshot loaded (an
     original replayed after its replace-days correction must not put back what the
     snapshot deleted), and how many rows that leaves out."""
     modified = prepared.identity.modified
-    if modified is None or not prepared.newer_wins or prepared.staging is None:
+    if modified is None or not options.newer_wins or prepared.staging is None:
         return prepared, 0
     conn = session.connection()
     lost = lineage.newer_snapshot_days(conn, prepared.days, modified, prepared.key)
@@ -112,7 +113,12 @@ def merge_direct(
 
 
 def merge_by_diff(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
+    session: Session,
+    cur: Any,
+    prepared: PreparedFile,
+    options: MergeOptions,
+    watch: Stopwatch,
+    stage: str,
 ) -> Written | None:
     """The file against what fund_data holds, row by row (:mod:`loader.mysql.diff`); only the
     new and changed rows written, straight into fund_data with ``LOAD DATA ... REPLACE``.
@@ -121,12 +127,12 @@ def merge_by_diff(
     through the (empty) staging table ``stage`` first, for the change log's before-images."""
     staging = prepared.staging
     assert staging is not None
-    if not session.composite_key or _newer_exist(session, prepared):
+    if not session.composite_key or _newer_exist(session, prepared, options):
         return None
     rows = staging.rows
     whole = prepared.replace_days or _most_funds(rows)
     with watch.stage("diff"):
-        asked = prepared.replace_days or session.config.verify
+        asked = prepared.replace_days or options.verify
         found = diff_file(session.connection(), rows, whole, lacking=asked)
     inserted = sum(found.inserted.values())
     if found.write.height:
@@ -168,9 +174,9 @@ def merge_by_diff(
     return Written(merged, found.inserted, deleted or {}, Proof(proven=found.proven))
 
 
-def _newer_exist(session: Session, prepared: PreparedFile) -> bool:
+def _newer_exist(session: Session, prepared: PreparedFile, options: MergeOptions) -> bool:
     modified = prepared.identity.modified
-    if modified is None or not prepared.newer_wins:
+    if modified is None or not options.newer_wins:
         return False
     return bool(lineage.newer_sources(session.connection(), prepared.days, modified, prepared.key))
 
@@ -183,7 +189,12 @@ def _most_funds(rows: pl.DataFrame) -> bool:
 
 
 def merge_staged_rows(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
+    session: Session,
+    cur: Any,
+    prepared: PreparedFile,
+    options: MergeOptions,
+    watch: Stopwatch,
+    stage: str,
 ) -> Written:
     assert prepared.staging is not None
     with watch.stage("digest"):
@@ -196,7 +207,7 @@ def merge_staged_rows(
             method = stage_rows(cur, path, written, lambda: staging.rows, session.max_packet, stage)
     superseded, kept_newer = 0, None
     if written:
-        superseded, kept_newer = drop_superseded(session, cur, prepared, watch, stage)
+        superseded, kept_newer = drop_superseded(session, cur, prepared, options, watch, stage)
     with watch.stage("unchanged"):
         identical = drop_unchanged(cur, stage) if written else 0
     staged = written - identical - superseded
@@ -211,7 +222,7 @@ def merge_staged_rows(
         )
     inserted = inserted_by_day(prepared, counts, new_by_day)
     kept = counts.unchanged + identical + superseded + same
-    deleted = replace_days(session, cur, prepared, watch, narrowed, inserted)
+    deleted = replace_days(session, cur, prepared, options, watch, narrowed, inserted)
     merged = Merged(
         MergeCounts(counts.inserted, counts.updated, kept),
         method,
@@ -243,6 +254,7 @@ def replace_days(
     session: Session,
     cur: Any,
     prepared: PreparedFile,
+    options: MergeOptions,
     watch: Stopwatch,
     narrowed: Narrowed,
     inserted: dict[date, int],
@@ -258,7 +270,7 @@ def replace_days(
     conn = session.connection()
     if (
         modified is not None
-        and prepared.newer_wins
+        and options.newer_wins
         and lineage.newer_sources(conn, prepared.days, modified, prepared.key)
     ):
         return {}
@@ -276,20 +288,25 @@ def replace_days(
 
 
 def drop_superseded(
-    session: Session, cur: Any, prepared: PreparedFile, watch: Stopwatch, stage: str
+    session: Session,
+    cur: Any,
+    prepared: PreparedFile,
+    options: MergeOptions,
+    watch: Stopwatch,
+    stage: str,
 ) -> tuple[int, pl.DataFrame | None]:
     """Drop the staged rows a newer file of the same trade dates wrote last: an older file
     (retried after its correction loaded, say) fills gaps but never overwrites newer data.
     Returns how many, and (when loads are verified) their keys."""
     modified = prepared.identity.modified
-    if modified is None or not prepared.newer_wins:
+    if modified is None or not options.newer_wins:
         return 0, None
     newer = lineage.newer_sources(session.connection(), prepared.days, modified, prepared.key)
     if not newer:
         return 0, None
     with watch.stage("superseded"):
         keys = None
-        if session.config.verify:
+        if options.verify:
             cur.execute(sql.superseded_keys_in_stage(len(newer), stage), newer)
             keys = pl.DataFrame(
                 cur.fetchall(),

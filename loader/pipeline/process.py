@@ -37,6 +37,7 @@ from loader import aws
 from loader.errors import DatabaseError, NotEnoughTime, ShuttingDown
 from loader.load import load_source
 from loader.mysql.config import DbConfig
+from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.outcome import Failure, outcome_of
 from loader.pipeline.events import parse_body
@@ -246,7 +247,7 @@ class Pipeline:
                     obj,
                     session,
                     self.options,
-                    force=force,
+                    MergeOptions.of(session.config, force=force),
                     rejects=self.rejects,
                     s3=s3,
                     span=self.telemetry.span,

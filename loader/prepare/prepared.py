@@ -39,16 +39,11 @@ class PreparedFile:
     """Wall time of the prepare half."""
     rejected_rows: pl.DataFrame | None = None
     """The rows a bad-row allowance let the file load without, with their reasons."""
-    newer_wins: bool = True
-    """Leave the rows a newer S3 object of the same trade dates wrote (the merge's rule)."""
     replace_days: bool = False
     """The file is the whole content of its trade dates: the merge deletes the keys of those
     dates that it lacks (``--mode replace-days``)."""
     max_delete_share: float | None = None
     """replace-days: the largest share of a day's rows the merge may delete (None: any)."""
-    dry_run: bool = False
-    """Merge in a transaction that is rolled back: the report says what the load would do
-    (inserted, updated, deleted), nothing is written, not even the ledger (``--dry-run``)."""
     request: str = "mode=upsert"
     """What was asked of this load that changes its outcome
     (:meth:`~loader.settings.ParseSettings.request_for`): recorded, and part of the skip rule."""
