@@ -39,14 +39,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
-from bench.compare import (  # noqa: E402
-    SERVER_OPTIONS,
-    history_exports,
-    load_clean,
-    machine,
-    quiesce,
-)
 from bench.reference import expected_rows, write_clean  # noqa: E402
+from bench.scenarios import history_exports  # noqa: E402
+from bench.server import SERVER_OPTIONS, load_clean, machine, quiesce, url_of  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer, fresh_database  # noqa: E402
 from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
 from loader.mysql import sql  # noqa: E402
@@ -72,18 +67,13 @@ def exports(
     return paths
 
 
-def url_of(base: str, database: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(base)._replace(path=f"/{database}"))
-
-
 def timed(command: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=False, capture_output=True)
     return time.perf_counter() - started
 
 
+# size: a script's measurements in the order they run (ceiling, one by one, the grid); to be split as bench/compare.py was
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=30)

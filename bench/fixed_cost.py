@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import machine  # noqa: E402
 from bench.lambda_invocations import fresh  # noqa: E402
+from bench.server import machine  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 
@@ -63,6 +63,7 @@ def top_imports(limit: int = 6) -> list[tuple[str, float]]:
     return sorted(cumulative.items(), key=lambda kv: -kv[1])[:limit]
 
 
+# size: a script's measurements in the order they run; to be split as bench/compare.py was
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=9)

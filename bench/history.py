@@ -55,7 +55,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import compare, machine, quiesce, run_tool, settle  # noqa: E402
 from bench.history_report import markdown  # noqa: E402
 from bench.history_setup import (  # noqa: E402
     DAY,
@@ -67,6 +66,8 @@ from bench.history_setup import (  # noqa: E402
     truths,
 )
 from bench.process import cli, timed_process  # noqa: E402
+from bench.scenarios import compare, run_tool  # noqa: E402
+from bench.server import machine, quiesce, settle  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 
 SCENARIOS = ("fresh", "reload", "few", "scattered", "restated")

@@ -17,9 +17,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.compare import SERVER_OPTIONS, load_clean
 from bench.process import cli, timed_process
 from bench.reference import expected_rows, write_clean
+from bench.server import SERVER_OPTIONS, load_clean
 from loader.devtools.dbserver import ThrowawayServer, fresh_database
 from loader.devtools.samples import ExportSpec, changed_copy, write_export
 from loader.mysql.config import DbConfig

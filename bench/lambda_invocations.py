@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
 from bench.backfill_bench import url_of  # noqa: E402
-from bench.compare import SERVER_OPTIONS, history_exports, machine  # noqa: E402
+from bench.scenarios import history_exports  # noqa: E402
+from bench.server import SERVER_OPTIONS, machine  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer, free_port  # noqa: E402
 from loader.devtools.samples import ExportSpec, write_export  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
@@ -91,6 +92,7 @@ def s3_record(key: str, size: int, etag: str) -> dict[str, Any]:
     }
 
 
+# size: a script's measurements in the order they run (set-up, first and second invocation); to be split as bench/compare.py was
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])

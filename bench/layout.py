@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import machine, quiesce, settle  # noqa: E402
 from bench.history_setup import DAY, make_inputs, open_history  # noqa: E402
+from bench.server import machine, quiesce, settle  # noqa: E402
 from loader.mysql import sql  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 from loader.mysql.connection import connect  # noqa: E402

@@ -56,6 +56,7 @@ def ceiling(config: DbConfig, export: Path) -> float:
     return seconds
 
 
+# size: a script's measurements in the order they run; to be split as bench/compare.py was
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)

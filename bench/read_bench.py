@@ -2,7 +2,7 @@
 
     python bench/read_bench.py [--days 50] [--rows 200000] [--repeat 5] [--db URL]
 
-One throwaway MariaDB (unless --db; set up as SERVER_OPTIONS in bench/compare.py), a
+One throwaway MariaDB (unless --db; set up as SERVER_OPTIONS in bench/server.py), a
 fund_data built untimed by `fundsync backfill` of DAYS daily files x ROWS rows (default 10M
 rows), then, median of REPEAT:
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import loader  # noqa: E402,F401
 from bench.backfill_bench import exports, url_of  # noqa: E402
-from bench.compare import SERVER_OPTIONS, machine, quiesce  # noqa: E402
+from bench.server import SERVER_OPTIONS, machine, quiesce  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
 from loader.devtools.samples import changed_copy  # noqa: E402
 from loader.mysql import sql  # noqa: E402
@@ -90,6 +90,7 @@ def explain_rows(config: DbConfig, statement: str, params: tuple[object, ...]) -
     return rows
 
 
+# size: a script's measurements in the order they run (each operator command in turn); to be split as bench/compare.py was
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=50)

@@ -25,8 +25,8 @@ def one_load(way: str, url: str, path: str) -> None:
     """In a fresh process: load ``path`` once, the ``way`` given; print the report as JSON."""
     import loader.prepare.staging as stage
     from loader.load import load_source
-    from loader.mysql.merge_options import MergeOptions
     from loader.mysql.config import DbConfig
+    from loader.mysql.merge_options import MergeOptions
     from loader.mysql.session import Session
     from loader.sources import LocalFile
 

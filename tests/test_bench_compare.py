@@ -125,7 +125,7 @@ def test_a_day_spread_over_several_dates_is_put_back_and_compared_on_every_date(
 
 @pytest.mark.db
 def test_the_machine_line_names_the_servers_settings(db):
-    from bench.compare import machine
+    from bench.server import machine
 
     line = machine(db)
     for name in (
