@@ -4,7 +4,6 @@ overwrite newer data, and no message body crashes a consumer."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +17,7 @@ from loader.pipeline.worker import Worker
 from loader.settings import PipelineSettings
 from loader.sources import S3Object
 from tests.conftest import csv_bytes, query, table
+from tests.helpers import original_after_its_correction
 
 pytestmark = [pytest.mark.aws, pytest.mark.db]
 
@@ -30,7 +30,7 @@ def notification(lake, key: str, version: str) -> str:
     return s3_notification(S3Object(lake.bucket, key, version_id=version))
 
 
-# -- 4. an older event never overwrites newer data ---------------------------------------
+# -- an older event never overwrites newer data ---------------------------------------
 
 
 @pytest.mark.parametrize("order", ["v2 first", "v1 first"])
@@ -53,24 +53,6 @@ def test_a_retried_event_of_an_older_version_is_superseded(handler, lake, db, or
     assert "loaded" in rows and lake.receive(lake.dlq_url) == []
 
 
-def original_after_its_correction(handler, lake) -> tuple[str, str]:
-    """An original (A, B, C = 1) and its correction (A, B = 2) of one trade date, the correction
-    written later and delivered first; then the original's message, retried (or replayed from
-    the DLQ) after the correction loaded. Returns both keys, the original's first."""
-    original = lake.put(
-        "2025-12-09/day.csv",
-        csv_bytes("2025-12-09,S,T,A,1", "2025-12-09,S,T,B,1", "2025-12-09,S,T,C,1"),
-    )
-    time.sleep(1.1)  # the correction is written after the original
-    correction = lake.put(
-        "2025-12-09/day_correction.csv", csv_bytes("2025-12-09,S,T,A,2", "2025-12-09,S,T,B,2")
-    )
-    lake.clear()
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, correction)))) == []
-    assert handler(handler.event(s3_notification(S3Object(lake.bucket, original)))) == []
-    return original, correction
-
-
 def test_an_original_retried_after_its_correction_fills_gaps_but_never_overwrites(
     handler, lake, db
 ):
@@ -86,7 +68,7 @@ def test_an_original_retried_after_its_correction_fills_gaps_but_never_overwrite
     assert (report["inserted"], report["superseded_rows"], report["unchanged"]) == (1, 2, 2)
 
 
-# -- 9. consumers survive any message -----------------------------------------------------
+# -- consumers survive any message -----------------------------------------------------
 
 
 XML_TEXT = st.characters(

@@ -14,8 +14,7 @@ from loader.mysql.digest import WHOLE_DAY_FUNDS
 from loader.mysql.session import Session
 from loader.settings import ParseSettings
 from tests.conftest import csv_bytes, load_file, query, table
-from tests.helpers import fundsync, plain_url
-from tests.test_hardening_pipeline import original_after_its_correction
+from tests.helpers import fundsync, original_after_its_correction, plain_url
 
 pytestmark = pytest.mark.db
 

@@ -14,8 +14,7 @@ from loader.mysql.session import Session
 from loader.pipeline.events import s3_notification
 from loader.prepare.digest import group_digests, load_digest
 from tests.conftest import csv_bytes, load_file, parse, query, table
-from tests.helpers import fundsync, plain_url
-from tests.test_hardening_pipeline import original_after_its_correction
+from tests.helpers import fundsync, original_after_its_correction, plain_url
 
 pytestmark = pytest.mark.db
 
