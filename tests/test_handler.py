@@ -403,3 +403,14 @@ def test_no_region_at_all_is_a_retry_that_says_why(handler, lake, db, monkeypatc
     assert handler(handler.event(s3_notification(S3Object(lake.bucket, key)))) == ["m-0"]
     [retried] = [r for r in handler.log_records() if r.get("message") == "message will be retried"]
     assert "no AWS region" in json.dumps(retried)
+
+
+def test_a_quiet_pipeline_in_the_same_process_does_not_silence_the_handler(handler, lake, db):
+    """A worker's pipeline (quiet telemetry: warnings only, to stderr) made in the same
+    process before the handler runs left the handler's info logs unwritten."""
+    from loader.pipeline.telemetry import quiet
+
+    quiet()
+    lake.put("a.csv", GOOD)
+    handler.drain()
+    assert [r["message"] for r in handler.log_records()].count("load loaded") == 1

@@ -185,5 +185,11 @@ class Telemetry:
 
 
 def quiet() -> Telemetry:
-    """Telemetry that logs warnings and errors only, to stderr, and writes no metrics."""
-    return Telemetry(stream=sys.stderr, metrics=False, tracing=False, level="WARNING")
+    """Telemetry that logs warnings and errors only, to stderr, and writes no metrics.
+
+    Under a service name of its own: Powertools shares one logger per service name, and
+    the quiet level and stream must not silence the handler's telemetry in the same
+    process (a worker's pipeline made in a test, or the demo, before the handler runs)."""
+    return Telemetry(
+        service=f"{SERVICE}-quiet", stream=sys.stderr, metrics=False, tracing=False, level="WARNING"
+    )
