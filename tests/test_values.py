@@ -155,3 +155,28 @@ def test_any_text_value_comes_back_unchanged(text):
         assert got is None and numeric == Decimal(text.replace(",", "").strip("()")) * (
             -1 if text.startswith("(") else 1
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-(10**20), 10**20),
+    st.integers(0, 10**12 - 1),
+    st.integers(13, 20),
+    st.sampled_from(["", "0", "7", "0007", "5", "1"]),
+)
+def test_a_fraction_written_past_twelve_digits_is_a_number_only_when_it_fits(
+    whole, frac, width, tail
+):
+    """The export writes floats in full: more fraction digits than DECIMAL(38,12) keeps. Such
+    a value is the number exactly when the digits past the twelfth are zeros, else text as
+    written (the fast path for them and the general form agree)."""
+    digits = f"{frac:012d}{tail}".ljust(width, "0")
+    written = f"{'-' if whole < 0 else ''}{abs(whole)}.{digits}"
+    numeric, text = one_value(written)
+    exact = Decimal(written)
+    with localcontext(prec=100):
+        fits = exact == exact.quantize(Decimal("1E-12"))
+    if fits:
+        assert (numeric, text) == (exact, None), written
+    else:
+        assert (numeric, text) == (None, written), written

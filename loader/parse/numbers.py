@@ -28,6 +28,9 @@ _MANTISSA = (
     r"(?:[eE](?P<exp>[+-]?[0-9]+))?"
 )
 _SIGNED = rf"^(?P<sign>[+-]?){_MANTISSA}$"
+# A plain decimal with more fraction digits than DECIMAL(38,12) keeps (a float written in
+# full by the export): it fits exactly when its trailing zeros take it back to _SIMPLE.
+_LONG_FRACTION = rf"^[+-]?[0-9]{{1,{INT_DIGITS}}}\.[0-9]{{{FRAC_DIGITS + 1},}}$"
 # A loose superset of the grammar: what fails it is text without further work.
 _MAYBE_NUMBER = r"^\(?[+-]?[0-9.,]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?\)?$"
 _EXP_CAP = 6  # exponent digits beyond this can only fit if the value is zero
@@ -37,12 +40,19 @@ def split_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(value_numeric, value_text) for trimmed, null-normalised values.
 
     Plain decimals take the fast path (one regex, one cast that cannot
-    round); only the rest go through the general canonical form.
+    round), those with more than 12 fraction digits too once their trailing
+    zeros are dropped (what is left either fits or is text); only the rest go
+    through the general canonical form.
     """
     frame = values.alias("v").to_frame()
     simple = frame.select(pl.col("v").str.contains(_SIMPLE).fill_null(False)).to_series()
-    numeric = frame.select(pl.when(simple).then(pl.col("v")).cast(DECIMAL, strict=True)).to_series()
-    rest = (values.is_not_null() & ~simple).arg_true()
+    long = frame.select(pl.col("v").str.contains(_LONG_FRACTION).fill_null(False)).to_series()
+    trimmed = pl.when(long).then(pl.col("v").str.strip_chars_end("0")).otherwise(pl.col("v"))
+    plain = trimmed.str.contains(_SIMPLE).fill_null(False)
+    numeric = frame.select(
+        pl.when(simple | (long & plain)).then(trimmed).cast(DECIMAL, strict=True)
+    ).to_series()
+    rest = (values.is_not_null() & ~simple & ~long).arg_true()
     if len(rest):
         others = frame[rest]
         maybe = others.select(pl.col("v").str.contains(_MAYBE_NUMBER)).to_series()
