@@ -229,3 +229,20 @@ def test_a_calendar_that_does_not_parse_is_one_line_before_any_connection():
         run = fundsync("status", flag, value, "--db", "mysql://root@127.0.0.1:1/nowhere")
         assert run.returncode == 2 and run.stderr.startswith("fundsync: calendar: "), run.stderr
         assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_fund_names_of_any_bytes_are_profiled_verbatim_and_compared(db, tmp_path):
+    """The profile is written as literals built on the client and read back as one text:
+    a quote, a backslash, a comma, SQL and non-ASCII in a fund's name are data, kept exact,
+    and the next day's comparison matches each name with its record."""
+    odd = ["O'Brien", "back\\slash", "a,b", "x'); DROP TABLE fund_data; --", "Zürich ƒ"]
+    lines = [f'{MONDAY},"{name}",T{i},NAV,{i}.5' for i, name in enumerate(odd)]
+    assert load(db, write(tmp_path, "mon.csv", day(MONDAY) + lines)).status == "loaded"
+    recorded = query(db, "SELECT stock, row_count FROM fund_data_day_funds WHERE d_trade = %s "
+                         "AND stock NOT LIKE 'F0%%'", (MONDAY,))  # fmt: skip
+    assert sorted(recorded) == sorted((name, 1) for name in odd)
+    tuesday = [line.replace(MONDAY, TUESDAY) for line in lines[1:]]  # O'Brien missing
+    report = load(db, write(tmp_path, "tue.csv", day(TUESDAY, skip=40) + tuesday))
+    assert report.status == "held"
+    # 40 plain funds and O'Brien: the four other odd names matched their records exactly
+    assert "41 of the 605 funds" in report.quality[0]["detail"]

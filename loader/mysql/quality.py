@@ -36,12 +36,16 @@ from typing import Any
 
 import polars as pl
 
+from loader.mysql.sql import GROUP_CONCAT_LIMIT
+
 MISSING_SHARE, NEW_SHARE, FUND_ROWS_SHARE, CHANGE = 0.05, 0.10, 0.05, 0.5
 _PLACES = Decimal("1e-12")
 MAX_CODES = 5_000
 """A file with more col_codes than this a day gets no per-col_code profile, and its col_codes
 are not checked (nulls, texts, jumps): those checks are for a few figures per fund."""
 FUNDS_TABLE, CODES_TABLE = "fund_data_day_funds", "fund_data_day_codes"
+FUNDS_PER_STATEMENT = 2_000
+"""Funds a profile INSERT carries: at most 2,000 x ~300 bytes, far under any packet limit."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,7 @@ def check(
 
 def _compare(cur: Any, day: date, prev: date, funds: pl.DataFrame, codes: pl.DataFrame,
              note: Any) -> None:  # fmt: skip
-    cur.execute(f"SELECT stock, row_count FROM {FUNDS_TABLE} WHERE d_trade = %s", (prev,))
-    before = dict(cur.fetchall())
+    before = _fund_rows(cur, prev)
     mine = dict(funds.filter(pl.col("d_trade") == day).select("stock", "row_count").rows())
     missing = sorted(set(before) - set(mine))
     if before and len(missing) > MISSING_SHARE * len(before):
@@ -152,6 +155,27 @@ def _compare(cur: Any, day: date, prev: date, funds: pl.DataFrame, codes: pl.Dat
                 note("jumps", day, f"col_code {code}: median {median:g}, {float(m):g} on {prev}")
 
 
+def _fund_rows(cur: Any, day: date) -> dict[str, int]:
+    """The recorded rows per fund of a trade date, read as one text (a nightly day holds tens
+    of thousands of funds: one value to split, not a row each to convert); plainly if the
+    server cut the text short."""
+    cur.execute(GROUP_CONCAT_LIMIT)
+    cur.execute(
+        f"SELECT GROUP_CONCAT(CONCAT(stock, 0x00, row_count) SEPARATOR 0x00) FROM {FUNDS_TABLE} "
+        "WHERE d_trade = %s",
+        (day,),
+    )
+    (text,) = cur.fetchone()
+    if cur.warning_count:  # cut by group_concat_max_len or the packet size
+        cur.execute(f"SELECT stock, row_count FROM {FUNDS_TABLE} WHERE d_trade = %s", (day,))
+        return {str(stock): int(count) for stock, count in cur.fetchall()}
+    if not text:
+        return {}
+    text = text.decode("utf-8") if isinstance(text, bytes | bytearray) else str(text)
+    parts = text.split("\x00")
+    return dict(zip(parts[0::2], map(int, parts[1::2]), strict=True))
+
+
 def _previous(cur: Any, day: date) -> date | None:
     cur.execute(f"SELECT MAX(d_trade) FROM {FUNDS_TABLE} WHERE d_trade < %s", (day,))
     (found,) = cur.fetchone()
@@ -177,11 +201,20 @@ def record_profile(cur: Any, profiled: Profile, days: set[date]) -> None:
     marks = ", ".join(["%s"] * len(days))
     for table in (FUNDS_TABLE, CODES_TABLE):
         cur.execute(f"DELETE FROM {table} WHERE d_trade IN ({marks})", sorted(days))
-    for start in range(0, funds.height, 1000):
-        part = funds.slice(start, 1000).select("d_trade", "stock", "row_count").rows()
-        cur.executemany(
-            f"INSERT INTO {FUNDS_TABLE} (d_trade, stock, row_count) VALUES (%s, %s, %s)", part
+    literals = funds.select(
+        pl.concat_str(
+            pl.lit("('"),
+            pl.col("d_trade").dt.to_string("%Y-%m-%d"),
+            pl.lit("',X'"),  # a hex literal: any fund name, whatever the sql_mode, is inert
+            pl.col("stock").cast(pl.Binary).bin.encode("hex"),
+            pl.lit("',"),
+            pl.col("row_count").cast(pl.String),
+            pl.lit(")"),
         )
+    ).to_series()
+    for start in range(0, len(literals), FUNDS_PER_STATEMENT):
+        values = ",".join(literals.slice(start, FUNDS_PER_STATEMENT).to_list())
+        cur.execute(f"INSERT INTO {FUNDS_TABLE} (d_trade, stock, row_count) VALUES {values}")
     if codes.height > MAX_CODES:  # not a figure per column: no column profile
         return
     part = [
