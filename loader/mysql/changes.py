@@ -16,13 +16,9 @@ whose log is pruned can no longer be reverted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-import polars as pl
-
-from loader.errors import ConcurrentWrite
 from loader.mysql import sql
 
 CHANGES_TABLE = "fund_data_changes"
@@ -66,56 +62,6 @@ def log_staged_updates(stage: str) -> str:
         f"USING ({KEY}) WHERE NOT (f.value_numeric <=> s.value_numeric "
         "AND BINARY f.value_text <=> BINARY s.value_text)"
     )
-
-
-def log_groups(cur: Any, groups: pl.DataFrame, spared: pl.DataFrame, expected: int) -> None:
-    """Log the rows fund_data holds in these (d_trade, stock) groups, as op ``update``, then
-    take the ``spared`` keys (which the load does not change) out of the log again: the
-    before-images of a group the load mostly rewrites, without staging its rows. A date
-    whose every group is rewritten is logged by the date alone. The log must then hold
-    ``expected`` rows (those the diff read found changed, under its locks); any other count
-    means a key was added meanwhile: :class:`~loader.errors.ConcurrentWrite`."""
-    logged = 0
-    for day, stocks in _group_batches(cur, groups):
-        funds = "" if stocks is None else f" AND stock IN ({', '.join(['%s'] * len(stocks))})"
-        cur.execute(
-            f"INSERT INTO {CHANGES_TABLE} ({_COLUMNS}) SELECT @fundsync_load, {KEY}, 'update', "
-            f"{IMAGE} FROM {sql.TARGET_TABLE} WHERE d_trade = %s{funds}",
-            [day, *(stocks or [])],
-        )
-        logged += int(cur.rowcount)
-    keys = [
-        (d.isoformat(), s, t, c)
-        for d, s, t, c in spared.select("d_trade", "stock", "ticker", "col_code").rows()
-    ]
-    for batch in sql.by_bytes(keys):
-        rows = ", ".join(["(%s, %s, %s, %s)"] * len(batch))
-        cur.execute(
-            f"DELETE FROM {CHANGES_TABLE} WHERE load_id = @fundsync_load AND ({KEY}) IN ({rows})",
-            [value for key in batch for value in key],
-        )
-        logged -= int(cur.rowcount)
-    if logged != expected:
-        raise ConcurrentWrite(
-            f"another writer changed the rows of {groups.height} fund(s) during the load "
-            f"({expected} changed rows read, {logged} logged): rolled back"
-        )
-
-
-def _group_batches(cur: Any, groups: pl.DataFrame) -> Iterator[tuple[date, list[str] | None]]:
-    """Per trade date, None when every group of the date is in ``groups`` (the date alone
-    selects them), else the funds a statement's worth at a time."""
-    for (day,), funds in groups.sort("d_trade", "stock").group_by("d_trade", maintain_order=True):
-        cur.execute(
-            f"SELECT COUNT(DISTINCT stock) FROM {sql.TARGET_TABLE} WHERE d_trade = %s", (day,)
-        )
-        (held,) = cur.fetchone()
-        if int(held) == funds.height:
-            yield day, None
-            continue
-        stocks = [(str(s),) for s in funds["stock"].to_list()]
-        for batch in sql.by_bytes(stocks):
-            yield day, [stock for (stock,) in batch]
 
 
 def record_lineage(cur: Any, ledger_id: int) -> None:

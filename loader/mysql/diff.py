@@ -44,17 +44,8 @@ class Diff:
     updated: int
     unchanged: int
     changed: pl.DataFrame
-    """The rows of ``write`` whose key fund_data holds with another value, outside
-    ``rewritten`` (their before-images go to the change log through the staging table)."""
-    rewritten: pl.DataFrame
-    """The (d_trade, stock) groups of which the file changes at least half the rows held:
-    their before-images are logged by the groups themselves, no staging needed
-    (:func:`loader.mysql.changes.log_groups`)."""
-    rewritten_rows: int
-    """How many rows of ``rewritten`` the file changes (what the change log must hold)."""
-    spared: pl.DataFrame
-    """Keys of ``rewritten`` the file does not change (unchanged, or lacking from it):
-    logged with their group, then taken out of the log again."""
+    """The rows of ``write`` whose key fund_data holds with another value (the change log's
+    updates)."""
     lacking: pl.DataFrame
     """Keys (d_trade, stock, ticker, col_code) fund_data holds in the groups read that the
     file lacks (what replace-days deletes; with ``whole_days``, of whole dates)."""
@@ -93,19 +84,12 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
     changed = pl.concat([d.changed for d in days]) if days else pl.Series([], dtype=pl.UInt32)
     keys = {k: pl.String for k in KEYS} | {"d_trade": pl.Date}
     groups = {"d_trade": pl.Date, "stock": pl.String}
-
-    def joined(parts: list[pl.DataFrame], schema: dict[str, Any]) -> pl.DataFrame:
-        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-
     return Diff(
         write=rows.drop("position")[positions.sort()],
         inserted={d.day: d.inserted for d in days if d.inserted},
         updated=sum(d.updated for d in days),
         unchanged=rows.height - len(positions),
         changed=rows.drop("position")[changed.sort()],
-        rewritten=joined([d.rewritten for d in days], groups),
-        rewritten_rows=sum(d.rewritten_rows for d in days),
-        spared=joined([d.spared for d in days], keys),
         lacking=pl.concat(
             [d.lacking for d in days if d.lacking is not None] or [pl.DataFrame(schema=keys)]
         ),
@@ -126,9 +110,6 @@ class _Day:
     held: int
     lacking: pl.DataFrame | None
     proven: pl.DataFrame | None
-    rewritten: pl.DataFrame
-    rewritten_rows: int
-    spared: pl.DataFrame
 
 
 def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, limit: int) -> _Day:
@@ -160,40 +141,16 @@ def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, li
             .join(touched.unique(), on=["d_trade", "stock"], how="anti")
             .select("d_trade", pl.col("stock").cast(pl.String))
         )  # fmt: skip
-    altered = joined.filter(changed).select("d_trade", "stock", "ticker", "col_code", "position")
-    rewritten = _rewritten(held, altered)
-    staged = altered.join(rewritten, on=["d_trade", "stock"], how="anti")
-    spared = (
-        held.join(rewritten, on=["d_trade", "stock"], how="semi")
-        .join(altered, on=KEYS, how="anti")
-        .select("d_trade", *(pl.col(c).cast(pl.String) for c in KEYS[1:]))
-    )
     return _Day(
         day=day,
         write=write["position"],
-        changed=staged["position"],
+        changed=joined.filter(changed)["position"],
         inserted=int(new.sum()),
         updated=int(changed.sum()),
         held=held.height,
         lacking=gone,
         proven=proven,
-        rewritten=rewritten.select("d_trade", pl.col("stock").cast(pl.String)),
-        rewritten_rows=altered.height - staged.height,
-        spared=spared,
     )
-
-
-def _rewritten(held: pl.DataFrame, altered: pl.DataFrame) -> pl.DataFrame:
-    """The groups (d_trade, stock) of which ``altered`` holds at least half the rows held:
-    logging the whole group and taking the few spared rows out again costs less than
-    staging the changed ones to find them."""
-    per_group = altered.group_by("d_trade", "stock").agg(pl.len().alias("changed"))
-    return (
-        per_group.join(held.group_by("d_trade", "stock").agg(pl.len().alias("held")),
-                       on=["d_trade", "stock"])
-        .filter(pl.col("changed") * 2 >= pl.col("held"))
-        .select("d_trade", "stock")
-    )  # fmt: skip
 
 
 def held_rows(conn: Any, groups: pl.DataFrame, whole_days: bool, limit: int) -> pl.DataFrame:

@@ -21,7 +21,7 @@ import polars as pl
 from loader.errors import ConcurrentWrite, StagingError
 from loader.mysql import changes, days, lineage, sql
 from loader.mysql.connection import LOCAL_INFILE_REFUSED
-from loader.mysql.diff import Diff, diff_file
+from loader.mysql.diff import diff_file
 from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
 from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
@@ -138,7 +138,10 @@ def merge_by_diff(
     if found.write.height:
         with watch.stage("merge", trace="load_replace"):
             try:
-                _log_before_images(session, cur, found, stage)
+                if found.changed.height:  # their before-images, into the change log first
+                    with StagedRows(found.changed).open(session.staging) as path:
+                        cur.execute(sql.load_data(stage), (str(path),))
+                    cur.execute(changes.log_staged_updates(stage))
                 with StagedRows(found.write).open(session.staging) as path:
                     cur.execute(sql.load_data_replacing_target(), (str(path),))
             except mysql.connector.Error as error:
@@ -169,17 +172,6 @@ def merge_by_diff(
         deleted=None if deleted is None else sum(deleted.values()),
     )
     return Written(merged, found.inserted, deleted or {}, Proof(proven=found.proven))
-
-
-def _log_before_images(session: Session, cur: Any, found: Diff, stage: str) -> None:
-    """The rows the diff will replace, into the change log first: of the groups it mostly
-    rewrites, by the groups; the rest staged, to be found by a join."""
-    if found.rewritten.height:
-        changes.log_groups(cur, found.rewritten, found.spared, found.rewritten_rows)
-    if found.changed.height:
-        with StagedRows(found.changed).open(session.staging) as path:
-            cur.execute(sql.load_data(stage), (str(path),))
-        cur.execute(changes.log_staged_updates(stage))
 
 
 def _newer_exist(session: Session, prepared: PreparedFile, options: MergeOptions) -> bool:
