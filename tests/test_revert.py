@@ -98,6 +98,38 @@ def test_revert_of_a_correction_gives_back_every_old_value_and_lineage(db, layou
     assert day_counts(db) == counted(db)
 
 
+@pytest.mark.parametrize("untouched", [None, "F5"])
+@pytest.mark.parametrize("mode", ["upsert", "replace-days"])
+def test_a_correction_of_most_values_logs_exactly_what_it_changed_and_reverts(
+    db, tmp_path, mode, untouched
+):
+    """A correction that rewrites most values of most funds: the change log holds exactly
+    the rows changed (not the value kept, not the key the file lacks, which replace-days
+    logs as a delete), with their old values, and the revert gives back the day exactly."""
+    load(db, write(tmp_path, "d9.csv", original()))
+    before = state(db)
+    fixed = [
+        line if ",C4," in line or (untouched and f",{untouched}," in line) else line + "1"
+        for line in original()
+        if ",F0,T0,C3," not in line
+    ]
+    report = load(db, write(tmp_path, "d9-fix.csv", fixed), mode=mode)
+    funds = [f for f in range(6) if f"F{f}" != untouched]
+    changed = [(f"F{f}", f"C{c}") for f in funds for c in range(4) if (f, c) != (0, 3)]
+    assert (report.inserted, report.updated) == (0, len(changed))
+    logged = query(db, "SELECT stock, col_code, op, value_numeric FROM fund_data_changes "
+                       "ORDER BY stock, col_code")  # fmt: skip
+    expected = [(s, c, "update") for s, c in changed]
+    if mode == "replace-days":
+        expected.append(("F0", "C3", "delete"))
+    assert sorted(row[:3] for row in logged) == sorted(expected)
+    old = {(r[1], r[3]): r[4] for r in before}
+    assert all(value == old[(stock, code)] for stock, code, _, value in logged)
+    done = undo(db, last_id(db))
+    assert state(db) == before
+    assert done.restored == len(expected)
+
+
 def test_revert_of_replace_days_brings_the_deleted_keys_back(db, tmp_path):
     load(db, write(tmp_path, "d9.csv", original()))
     before = state(db)
