@@ -56,6 +56,10 @@ bench-history *ARGS:
 bench-layout *ARGS:
     .venv/bin/python bench/layout.py {{ARGS}}
 
+# a fresh day in one LOAD DATA stream, in two (two commits), in two to staging then one copy
+bench-streams *ARGS:
+    .venv/bin/python bench/streams.py {{ARGS}}
+
 # Lambda image: cold import and first invocation in fresh processes, installed size
 bench-lambda RUNS="11":
     .venv/bin/python bench/lambda_cold_start.py --runs {{RUNS}}
