@@ -46,15 +46,19 @@ def split_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """
     frame = values.alias("v").to_frame()
     simple = frame.select(pl.col("v").str.contains(_SIMPLE).fill_null(False)).to_series()
-    long = frame.select(pl.col("v").str.contains(_LONG_FRACTION).fill_null(False)).to_series()
-    trimmed = pl.when(long).then(pl.col("v").str.strip_chars_end("0")).otherwise(pl.col("v"))
-    plain = trimmed.str.contains(_SIMPLE).fill_null(False)
-    numeric = frame.select(
-        pl.when(simple | (long & plain)).then(trimmed).cast(DECIMAL, strict=True)
-    ).to_series()
-    rest = (values.is_not_null() & ~simple & ~long).arg_true()
+    numeric = frame.select(pl.when(simple).then(pl.col("v")).cast(DECIMAL, strict=True)).to_series()
+    rest = (values.is_not_null() & ~simple).arg_true()  # all further work is on these only
     if len(rest):
         others = frame[rest]
+        long = others.select(pl.col("v").str.contains(_LONG_FRACTION)).to_series()
+        if long.any():
+            trimmed = others.filter(long).select(pl.col("v").str.strip_chars_end("0"))
+            fits = trimmed.select(
+                pl.when(pl.col("v").str.contains(_SIMPLE)).then(pl.col("v")).cast(DECIMAL)
+            ).to_series()
+            numeric = numeric.scatter(rest.filter(long), fits)
+            rest, others = rest.filter(~long), others.filter(~long)
+    if len(rest):
         maybe = others.select(pl.col("v").str.contains(_MAYBE_NUMBER)).to_series()
         rest, others = rest.filter(maybe), others.filter(maybe)
     if len(rest):
