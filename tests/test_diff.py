@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from loader.mysql import diff
 from loader.mysql.connection import connect
 from loader.mysql.diff import diff_file
 from loader.mysql.session import Session
@@ -25,7 +26,12 @@ DAY = [
 ]
 
 
-def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(db, tmp_path):
+@pytest.mark.parametrize("chunk", [1, 2, 4_096])
+def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(
+    db, tmp_path, monkeypatch, chunk
+):
+    """Whatever the chunks the server's groups arrive in (one group a chunk, two, all)."""
+    monkeypatch.setattr(diff, "READ_CHUNK", chunk)
     path = tmp_path / "day.csv"
     path.write_bytes(csv_bytes(*DAY))
     with Session(db) as session:
@@ -64,3 +70,33 @@ def test_a_correction_writes_only_what_changed_and_keeps_the_lineage_of_the_rest
     lineage = {r[3]: r[6] for r in table(db)}
     assert lineage["NUM"] == str(fix) and lineage["TEXT"] == str(first)
     assert query(db, "SELECT row_count FROM fund_data_days") == [(7,)]
+
+
+def test_an_error_of_the_read_is_the_callers_and_the_connection_stays_usable(db, tmp_path):
+    """The held rows are read on a thread of their own: a lock wait that times out there is
+    raised to the caller as the server's error (the load retries it), and the connection
+    can roll back and go on."""
+    import mysql.connector
+
+    path = tmp_path / "day.csv"
+    path.write_bytes(csv_bytes(*DAY))
+    with Session(db) as session:
+        assert load_file(session, path).status == "loaded"
+    rows = parse(csv_bytes(*DAY)).rows
+    other, conn = connect(db), connect(db)
+    other.start_transaction()
+    other.cursor().execute("UPDATE fund_data SET value_text = 'x' WHERE col_code = 'TEXT'")
+    conn.cursor().execute("SET SESSION innodb_lock_wait_timeout = 1")
+    conn.start_transaction()
+    with pytest.raises(mysql.connector.Error) as raised:
+        diff_file(conn, rows, whole_days=True)
+    assert raised.value.errno == 1205  # ER_LOCK_WAIT_TIMEOUT
+    conn.rollback()
+    other.rollback()
+    other.close()
+    conn.start_transaction()
+    found = diff_file(conn, rows, whole_days=True)
+    conn.rollback()
+    conn.close()
+    assert (found.updated, found.unchanged, found.inserted) == (0, len(DAY), {})
+

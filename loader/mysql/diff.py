@@ -19,6 +19,8 @@ write of what changed.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +33,8 @@ from loader.mysql.digest import funds_by_day, stored_rows
 
 KEYS = ["d_trade", "stock", "ticker", "col_code"]
 SEPARATOR = "\x00"
+READ_CHUNK = 4_096
+"""Groups of fund_data converted at a time while the server concatenates the next."""
 
 
 @dataclass(frozen=True)
@@ -115,11 +119,12 @@ class _Day:
 def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, limit: int) -> _Day:
     day = rows["d_trade"][0]
     groups = rows.select("d_trade", pl.col("stock").cast(pl.String)).unique()
-    held = held_rows(conn, groups, whole_days, limit).with_columns(
+    reading = HeldRows(conn, groups, whole_days, limit)
+    mine = rows.select(*KEYS, canonical_value().alias("value"), "position")  # meanwhile
+    held = reading.frame().with_columns(
         pl.col(c).cast(rows.schema[c])
         for c in KEYS[1:]  # the file's own (categorical) types
     )
-    mine = rows.select(*KEYS, canonical_value().alias("value"), "position")
     joined = mine.join(held, on=KEYS, how="left")
     new = joined["held"].is_null()
     changed = ~new & (joined["held"] != joined["value"])
@@ -153,29 +158,69 @@ def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, li
     )
 
 
-def held_rows(conn: Any, groups: pl.DataFrame, whole_days: bool, limit: int) -> pl.DataFrame:
+class HeldRows:
     """d_trade, stock, ticker, col_code, held (the canonical value) of every row fund_data
     holds in these groups (with ``whole_days``: in every group of their dates), read with
-    shared locks. A group too long for GROUP_CONCAT is read row by row."""
-    cur: Any = conn.cursor(raw=True)  # bytes as they come: no conversion per value
-    texts: list[tuple[Any, ...]] = []
-    cut = False
-    for day, batch in _queries(groups, whole_days):
-        cur.execute(sql.held_values(None if batch is None else len(batch)), [day, *(batch or [])])
-        texts.extend(cur.fetchall())
-        cut = cut or bool(cur.warning_count)  # "Row N was cut by GROUP_CONCAT()"
-    found = _frame(texts)
-    # a text the server cut is as long as it may be (or NULL, past max_allowed_packet)
-    long = (
-        pl.col("text").is_null() | (pl.col("text").str.len_bytes() >= int(limit) - 8)
-        if cut
-        else pl.lit(False)
-    )
-    parts = [_split(found.filter(~long))]
-    if cut:
-        parts.append(_stored(conn.cursor(), found.filter(long).select("d_trade", "stock")))
-    cur.close()
-    return pl.concat(parts)
+    shared locks. A group too long for GROUP_CONCAT is read row by row.
+
+    The read starts at once, on a thread of its own that takes the result a chunk at a time
+    (the connection is its own until the last row): the caller works meanwhile, and
+    :meth:`frame` splits each chunk into rows while the server concatenates the next
+    (docs/mysql.md, "The diff")."""
+
+    def __init__(self, conn: Any, groups: pl.DataFrame, whole_days: bool, limit: int) -> None:
+        self._conn, self._limit = conn, limit
+        self._chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reader = threading.Thread(
+            target=_read_groups, args=(conn, groups, whole_days, self._chunks), daemon=True
+        )
+        self._reader.start()
+
+    def frame(self) -> pl.DataFrame:
+        """Every row read (waits for the read to end)."""
+        parts, kept = [], []
+        try:
+            while not isinstance(item := self._chunks.get(), bool):
+                if isinstance(item, BaseException):
+                    raise item
+                found = _frame(item)
+                # a text the server cut is as long as it may be (or NULL, past the packet)
+                text = pl.col("text")
+                long = text.is_null() | (text.str.len_bytes() >= int(self._limit) - 8)
+                parts.append(_split(found.filter(~long)))
+                kept.append(found.filter(long))
+        finally:
+            self._reader.join()
+        left = pl.concat(kept) if kept else _frame([])
+        if item:  # the server cut some: the longest groups, read plainly
+            parts.append(_stored(self._conn.cursor(), left.select("d_trade", "stock")))
+        else:  # no text was cut: the long ones are whole
+            parts.append(_split(left))
+        return pl.concat(parts)
+
+
+def _read_groups(
+    conn: Any,
+    groups: pl.DataFrame,
+    whole_days: bool,
+    chunks: queue.SimpleQueue[list[tuple[Any, ...]] | bool | BaseException],
+) -> None:
+    """Every group's text, a chunk at a time, into ``chunks``; then whether the server cut
+    any (``True``/``False``), or the error that stopped the read."""
+    try:
+        cur: Any = conn.cursor(raw=True)  # bytes as they come: no conversion per value
+        cut = False
+        for day, batch in _queries(groups, whole_days):
+            cur.execute(
+                sql.held_values(None if batch is None else len(batch)), [day, *(batch or [])]
+            )
+            while rows := cur.fetchmany(READ_CHUNK):
+                chunks.put(rows)
+            cut = cut or bool(cur.warning_count)  # "Row N was cut by GROUP_CONCAT()"
+        cur.close()
+        chunks.put(cut)
+    except BaseException as error:  # handed to the reading thread, which raises it
+        chunks.put(error)
 
 
 def _frame(texts: list[tuple[Any, ...]]) -> pl.DataFrame:
