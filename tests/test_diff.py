@@ -100,3 +100,32 @@ def test_an_error_of_the_read_is_the_callers_and_the_connection_stays_usable(db,
     conn.close()
     assert (found.updated, found.unchanged, found.inserted) == (0, len(DAY), {})
 
+
+def test_the_rows_read_are_locked_for_the_write_and_plain_readers_still_read(db, tmp_path):
+    """The read locks the rows it reads exclusively, to the commit: the rows that change are
+    written under the lock already held (no shared lock to upgrade), a locking read of
+    another session waits, a plain read does not."""
+    import mysql.connector
+
+    path = tmp_path / "day.csv"
+    path.write_bytes(csv_bytes(*DAY))
+    with Session(db) as session:
+        assert load_file(session, path).status == "loaded"
+    conn, other = connect(db), connect(db)
+    try:
+        conn.start_transaction(isolation_level="READ COMMITTED")
+        diff_file(conn, parse(csv_bytes(*DAY)).rows, whole_days=True)
+        cur = other.cursor()
+        cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        cur.execute("SELECT COUNT(*) FROM fund_data")
+        assert cur.fetchall() == [(len(DAY),)]  # a plain read: the committed rows, no wait
+        with pytest.raises(mysql.connector.Error) as raised:
+            cur.execute("SELECT * FROM fund_data WHERE col_code = 'NUM' LOCK IN SHARE MODE")
+            cur.fetchall()
+        assert raised.value.errno == 1205  # ER_LOCK_WAIT_TIMEOUT: the load holds the row
+        conn.rollback()
+        cur.execute("SELECT col_code FROM fund_data WHERE col_code = 'NUM' LOCK IN SHARE MODE")
+        assert cur.fetchall() == [("NUM",)]  # released at the load's end
+    finally:
+        other.close()
+        conn.close()

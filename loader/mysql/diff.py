@@ -4,8 +4,9 @@ One read per trade date (or per batch of named funds) brings the rows of the fil
 (trade date, fund) groups to the client as one text per group: each row's key and its
 value in the canonical form of the digests (:mod:`loader.prepare.digest`: the decimal as
 DECIMAL(38,12) prints it, ``=`` and the text, or nothing for NULL), joined by NUL (which
-no field can hold). The read takes shared locks on every row it reads, held to the commit:
-a row judged unchanged stays so until this load commits. Polars splits the texts and
+no field can hold). The read takes exclusive locks on every row it reads, held to the
+commit: a row judged unchanged stays so until this load commits, and a changed one is
+written under the lock already held. Polars splits the texts and
 joins them with the file's rows by key, so the comparison is vectorised on the client, and
 only the rows that are new or changed are written; unchanged rows are never sent back, so
 they keep their lineage (spec §2.1) at no cost. For a replace-days load the same read
@@ -161,7 +162,7 @@ def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, li
 class HeldRows:
     """d_trade, stock, ticker, col_code, held (the canonical value) of every row fund_data
     holds in these groups (with ``whole_days``: in every group of their dates), read with
-    shared locks. A group too long for GROUP_CONCAT is read row by row.
+    exclusive locks. A group too long for GROUP_CONCAT is read row by row.
 
     The read starts at once, on a thread of its own that takes the result a chunk at a time
     (the connection is its own until the last row): the caller works meanwhile, and
