@@ -52,7 +52,8 @@ def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(
     conn.rollback()
     conn.close()
     assert (found.updated, found.unchanged, found.inserted) == (1, 5, {date(2025, 12, 9): 1})
-    assert sorted(found.write["col_code"].cast(str).to_list()) == ["NEW", "TEXT"]
+    assert sorted(rows[found.write]["col_code"].cast(str).to_list()) == ["NEW", "TEXT"]
+    assert rows[found.changed]["col_code"].cast(str).to_list() == ["TEXT"]
     assert found.lacking.rows() == [(date(2025, 12, 9), "F3", "T3", "GONE")]
     assert found.held == {date(2025, 12, 9): 7}
     assert found.proven.is_empty()  # every fund of the file changed or lacks a key

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import loader.prepare.stagetext as stage
@@ -55,6 +56,27 @@ def test_each_open_streams_the_whole_staging_file_text(parsed, tmp_path):
                 assert path.is_fifo()
                 assert read_all(path) == reference.read_bytes()
         assert list(directory.path.iterdir()) == []
+    assert writers() == []
+
+
+@pytest.mark.parametrize("in_file", [False, True], ids=["in-memory", "worker-file"])
+def test_the_text_of_some_positions_is_theirs_alone_in_key_order(parsed, tmp_path, in_file):
+    """What the diff writes: the rows at some positions, from the rows themselves."""
+    chosen = pl.Series([5, ROWS, 17, 3, 39_999], dtype=pl.UInt32)  # any order, the text row too
+    reference = tmp_path / "reference.tsv"
+    write_staging_file(parsed[chosen], reference)
+    staged = StagedRows(parsed)
+    if in_file:
+        staged = staged.to_file(tmp_path)  # its rows read back, in the file's own order
+        chosen = pl.Series(range(staged.height), dtype=pl.UInt32).sample(5, seed=1)
+        reference.unlink()
+        write_staging_file(staged.rows[chosen], reference)
+    with StagingDir(str(tmp_path)) as directory:
+        with staged.open(directory, only=chosen) as path:
+            text = read_all(path)
+        with staged.open(directory, only=chosen[:0]) as path:
+            assert read_all(path) == b""
+    assert text == reference.read_bytes() and text.count(b"\n") == 5
     assert writers() == []
 
 

@@ -42,15 +42,16 @@ READ_CHUNK = 4_096
 class Diff:
     """The file against fund_data: the rows to write and what the rest is."""
 
-    write: pl.DataFrame
-    """The file's rows that are new or changed (typed, as the staging text takes them)."""
+    write: pl.Series
+    """The positions (in the file's rows) of the rows that are new or changed: the rows
+    themselves are not copied (a restated 10M-row file would be held twice)."""
     inserted: dict[date, int]
     """Per trade date, the rows of ``write`` whose key fund_data does not hold."""
     updated: int
     unchanged: int
-    changed: pl.DataFrame
-    """The rows of ``write`` whose key fund_data holds with another value (the change log's
-    updates)."""
+    changed: pl.Series
+    """The positions of the rows of ``write`` whose key fund_data holds with another value
+    (the change log's updates)."""
     lacking: pl.DataFrame
     """Keys (d_trade, stock, ticker, col_code) fund_data holds in the groups read that the
     file lacks (what replace-days deletes; with ``whole_days``, of whole dates)."""
@@ -90,11 +91,11 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
     keys = {k: pl.String for k in KEYS} | {"d_trade": pl.Date}
     groups = {"d_trade": pl.Date, "stock": pl.String}
     return Diff(
-        write=rows.drop("position")[positions.sort()],
+        write=positions.sort(),
         inserted={d.day: d.inserted for d in days if d.inserted},
         updated=sum(d.updated for d in days),
         unchanged=rows.height - len(positions),
-        changed=rows.drop("position")[changed.sort()],
+        changed=changed.sort(),
         lacking=pl.concat(
             [d.lacking for d in days if d.lacking is not None] or [pl.DataFrame(schema=keys)]
         ),

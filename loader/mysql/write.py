@@ -28,7 +28,6 @@ from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_lacking, delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
 from loader.prepare.prepared import PreparedFile
-from loader.prepare.staging import StagedRows
 from loader.report import MergeCounts, Merged
 from loader.timing import Stopwatch
 
@@ -135,14 +134,14 @@ def merge_by_diff(
         asked = prepared.replace_days or options.verify
         found = diff_file(session.connection(), rows, whole, lacking=asked)
     inserted = sum(found.inserted.values())
-    if found.write.height:
+    if len(found.write):
         with watch.stage("merge", trace="load_replace"):
             try:
-                if found.changed.height:  # their before-images, into the change log first
-                    with StagedRows(found.changed).open(session.staging) as path:
+                if len(found.changed):  # their before-images, into the change log first
+                    with staging.open(session.staging, only=found.changed) as path:
                         cur.execute(sql.load_data(stage), (str(path),))
                     cur.execute(changes.log_staged_updates(stage))
-                with StagedRows(found.write).open(session.staging) as path:
+                with staging.open(session.staging, only=found.write) as path:
                     cur.execute(sql.load_data_replacing_target(), (str(path),))
             except mysql.connector.Error as error:
                 if error.errno in LOCAL_INFILE_REFUSED:
@@ -151,7 +150,7 @@ def merge_by_diff(
         affected, warnings = int(cur.rowcount), int(cur.warning_count)
         if warnings:
             raise StagingError(
-                f"LOAD DATA REPLACE of {found.write.height} rows: {warnings} warning(s)"
+                f"LOAD DATA REPLACE of {len(found.write)} rows: {warnings} warning(s)"
             )
         if affected != inserted + 2 * found.updated:
             raise ConcurrentWrite(

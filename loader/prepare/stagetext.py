@@ -62,7 +62,7 @@ def write_text(
 ) -> None:
     """The staging text of ``rows`` (in ``order``), ``WRITE_CHUNK_ROWS`` rows at a time."""
     chunk = WRITE_CHUNK_ROWS
-    for start in range(0, rows.height, chunk):
+    for start in range(0, rows.height if order is None else len(order), chunk):
         part = rows.slice(start, chunk) if order is None else rows[order.slice(start, chunk)]
         _as_text(part, escape).write_csv(
             out,

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from loader.prepare import stagetext
@@ -115,15 +116,18 @@ class StagedRows:
         return StagedRows(path=Path(name), height=self.height, digests=self._digests)
 
     @contextlib.contextmanager
-    def open(self, directory: StagingDir) -> Iterator[Path]:
-        """A path ``LOAD DATA LOCAL INFILE`` may read once, while inside the block."""
-        if self.path is not None:
+    def open(self, directory: StagingDir, only: pl.Series | None = None) -> Iterator[Path]:
+        """A path ``LOAD DATA LOCAL INFILE`` may read once, while inside the block.
+        ``only``: the text of just the rows at these positions (in key order), written
+        from the rows themselves, never a copy of them (what the diff writes)."""
+        if self.path is not None and only is None:
             yield self.path
             return
+        order = self.order if only is None else self._order_of(only)
         path = directory.new_name()
         if not self.use_pipe:
             with open(path, "wb") as out:
-                stagetext.write_text(self.rows, out, self.order, self._escapes())
+                stagetext.write_text(self.rows, out, order, self._escapes())
             try:
                 yield path
             finally:
@@ -132,7 +136,10 @@ class StagedRows:
         os.mkfifo(path, 0o600)
         failed: list[BaseException] = []
         writer = threading.Thread(
-            target=self._write, args=(path, failed), name="fundsync-staging-writer", daemon=True
+            target=self._write,
+            args=(path, order, failed),
+            name="fundsync-staging-writer",
+            daemon=True,
         )
         writer.start()
         try:
@@ -142,6 +149,13 @@ class StagedRows:
             path.unlink(missing_ok=True)
         if failed:
             raise failed[0]
+
+    def _order_of(self, positions: pl.Series) -> pl.Series:
+        """The key order restricted to these row positions."""
+        chosen = np.zeros(self.height, dtype=bool)
+        chosen[positions.to_numpy()] = True
+        order = self.order.to_numpy()
+        return pl.Series(order[chosen[order]], dtype=pl.UInt32)
 
     def discard(self) -> None:
         """Remove what these rows left on disk, if anything, and let go of a file's rows."""
@@ -154,10 +168,10 @@ class StagedRows:
             self._escape = stagetext.needs_escape(self.rows)
         return self._escape
 
-    def _write(self, path: Path, failed: list[BaseException]) -> None:
+    def _write(self, path: Path, order: pl.Series, failed: list[BaseException]) -> None:
         try:
             with open(path, "wb") as out:  # waits for the reader to open the pipe
-                stagetext.write_text(self.rows, out, self.order, self._escapes())
+                stagetext.write_text(self.rows, out, order, self._escapes())
         except OSError as error:
             if not stagetext.broken_pipe(error):
                 failed.append(error)
