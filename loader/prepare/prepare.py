@@ -81,7 +81,7 @@ def _prepare(
     # pipe while LOAD DATA reads it (StagedRows.open), so its formatting overlaps the
     # server's inserting instead of preceding it.
     with watch.stage("write"):
-        staging = StagedRows(parsed.rows)
+        staging = StagedRows(parsed.rows.drop("line"))  # the line numbers served the parse
         if options.staging_dir is not None:
             staging = staging.to_file(options.staging_dir)
         per_day = parsed.rows.group_by("d_trade").len().sort("d_trade")

@@ -3,7 +3,7 @@
 Tab-separated, every tab, LF, CR and backslash inside a value escaped with a
 backslash, ``\\N`` for NULL, decimals written in full (``12.500000000000``),
 rows in key order (:mod:`loader.prepare.textformat` is the clause that reads
-it back). Written a million rows at a time, into a file or into a named pipe
+it back). Written a chunk of rows at a time, into a file or into a named pipe
 while the server reads it (:mod:`loader.prepare.staging`).
 """
 
@@ -19,10 +19,13 @@ from typing import BinaryIO
 import polars as pl
 
 from loader.parse.result import KEY_COLUMNS
-from loader.prepare.keyorder import WRITE_CHUNK_ROWS, key_order
+from loader.prepare.keyorder import key_order
 from loader.prepare.textformat import ESCAPES, NULL
 
 _NEEDS_ESCAPE = r"[\\\t\n\r]"
+WRITE_CHUNK_ROWS = 250_000
+"""Rows formatted as text at a time: the text of a chunk is several times its rows' size,
+and the server reads far slower than this writes (a million at a time held ~200 MB)."""
 
 
 def _escaped(column: str) -> pl.Expr:
@@ -77,8 +80,8 @@ def write_text(
 def write_staging_file(rows: pl.DataFrame, path: Path, sort: bool = True) -> int:
     """Write the staging file; returns the number of rows written.
 
-    Written a million rows at a time, so only one chunk is ever held as
-    text: at 10M rows that keeps the text copy at a tenth of its size.
+    Written a chunk of rows at a time, so only one chunk is ever held as
+    text: at 10M rows that keeps the text copy at a fortieth of its size.
     """
     order = key_order(rows) if sort else None
     with open(path, "wb") as out:
