@@ -73,15 +73,14 @@ def profile(rows: pl.DataFrame, days: set[date]) -> Profile | None:
     # Grouped from per-row flags made column by column (Series operations), never from a
     # copy of the rows: a filtered copy, or an aggregation of an expression of value_text
     # (which gathers the text column in group order), added 600 MB each at 10M rows.
-    numeric, text = rows["value_numeric"], rows["value_text"]
     flags = pl.DataFrame(
         {
             "d_trade": rows["d_trade"],
             "stock": rows["stock"],
             "col_code": rows["col_code"],
-            "nulls": numeric.is_null() & text.is_null(),
-            "texts": text.is_not_null(),
-            "median": numeric.cast(pl.Float64),
+            "nulls": _empty(rows),
+            "texts": rows["value_text"].is_not_null(),
+            "median": rows["value_numeric"].cast(pl.Float64),
         }
     )
     whole = rows["d_trade"].is_in(sorted(days))
@@ -95,16 +94,17 @@ def profile(rows: pl.DataFrame, days: set[date]) -> Profile | None:
     # A grouped median holds several copies of what it groups: a date at a time, so at most
     # one date's values (a 10M-row file of ten dates: 400 MB less at its peak).
     values = flags.select("d_trade", "col_code", "median")
+    dates = [values] if len(days) == 1 else (values.filter(pl.col("d_trade") == d) for d in days)
     medians = pl.concat(
-        part.group_by("d_trade", "col_code").agg(pl.col("median").median())
-        for part in (
-            (values.filter(pl.col("d_trade") == day) for day in sorted(days))
-            if len(days) > 1
-            else [values]
-        )
+        part.group_by("d_trade", "col_code").agg(pl.col("median").median()) for part in dates
     )
     codes = codes.join(medians, on=["d_trade", "col_code"], how="left")
     return funds, codes.with_columns(pl.col("col_code").cast(pl.String))
+
+
+def _empty(rows: pl.DataFrame) -> pl.Series:
+    """Per row: no value at all (neither numeric nor text)."""
+    return rows["value_numeric"].is_null() & rows["value_text"].is_null()
 
 
 def check(
@@ -125,17 +125,13 @@ def check(
     if duplicates:
         note("duplicates", None, f"{duplicates:,} duplicate key(s) in the file; the last won")
     flags = pl.DataFrame(  # a flag per row, not the texts (see profile)
-        {
-            "d_trade": rows["d_trade"],
-            "col_code": rows["col_code"],
-            "empty": rows["value_numeric"].is_null() & rows["value_text"].is_null(),
-        }
+        {"d_trade": rows["d_trade"], "col_code": rows["col_code"], "empty": _empty(rows)}
     )
     blank = flags.group_by("d_trade", "col_code").agg(  # sums: no per-group row lists
-        pl.col("empty").sum().alias("empty"), pl.len().alias("n")
+        pl.col("empty").sum(), pl.len().alias("n")
     )
-    blank = blank.with_columns(blank=pl.col("empty") == pl.col("n"))
-    blank = blank.filter(pl.col("blank")).with_columns(pl.col("col_code").cast(pl.String))
+    blank = blank.filter(pl.col("empty") == pl.col("n"))
+    blank = blank.with_columns(pl.col("col_code").cast(pl.String))
     for day, code, count in blank.select("d_trade", "col_code", "n").rows()[:MAX_CODES]:
         if _had_values(cur, day, code):
             note("nulls", day, f"col_code {code}: all {count:,} values NULL")
