@@ -7,8 +7,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,56 +17,47 @@ def cli(*args: str) -> list[str]:
     return [exe, *args]
 
 
+# Runs in a small interpreter of its own between the benchmark and the command, so that the
+# kernel's account of the command's peak (wait4's ru_maxrss) is the command's: Linux carries
+# the high-water mark of the process that spawns into the spawned one at exec, and the
+# benchmark process may hold gigabytes (a 10M-row reference). Polling /proc instead missed a
+# peak reached just before exit. Prints "seconds peak_kb exit_code" to the file it is given.
+_MEASURE = """
+import os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+try:
+    pid = os.posix_spawnp(command[0], command, os.environ)
+except OSError as error:
+    print(f"cannot start {command[0]}: {error.strerror}", file=sys.stderr)
+    sys.exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+with open(report, "w") as out:
+    out.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run ``command``: its wall seconds (start to exit), its own peak RSS, exit status and
+    """Run ``command``: its wall seconds (spawn to exit), its own peak RSS, exit status and
     output (through files, so nothing waits on a pipe).
 
-    The peak is the child's own ``VmHWM``, read from /proc while it runs. ``wait4``'s
-    ru_maxrss is not: Linux carries the spawning process's high-water mark into the child's
-    at exec, so a child started by a large benchmark process (one holding a 10M-row
-    reference in memory, say) reported the benchmark's peak, not its own."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **env})
-        peak = _Peak(child.pid)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    kb = peak.stop()
-    return {
-        "seconds": seconds,
-        "peak_rss_mb": (kb if kb is not None else usage.ru_maxrss) / 1024,
-        "returncode": child.returncode,
-        "stdout": stdout.decode("utf-8", "replace"),
-        "stderr": stderr.decode("utf-8", "replace")[-3000:],
-    }
-
-
-class _Peak:
-    """The highest ``VmHWM`` (kB) a process's /proc/PID/status shows, polled every 10 ms
-    until it exits (None where there is no /proc)."""
-
-    def __init__(self, pid: int) -> None:
-        self._path, self.kb = f"/proc/{pid}/status", None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._done.is_set():
-            try:
-                with open(self._path) as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            self.kb = max(self.kb or 0, int(line.split()[1]))
-            except OSError:
-                return  # gone (reaped)
-            self._done.wait(0.01)
-
-    def stop(self) -> int | None:
-        self._done.set()
-        self._thread.join()
-        return self.kb
+    The peak is the kernel's ``ru_maxrss`` of the command, collected by a small measuring
+    interpreter that spawns it (see ``_MEASURE``), so it is neither the benchmark process's
+    own peak nor a sample that can miss the top. A command that cannot start is a run with
+    exit code 127 and the reason on its stderr."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report, out, err = (Path(scratch, name) for name in ("report", "out", "err"))
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            measure = [sys.executable, "-I", "-S", "-c", _MEASURE, str(report), *command]
+            ended = subprocess.run(measure, stdout=stdout, stderr=stderr, env={**os.environ, **env})
+        seconds, kb, code = (
+            report.read_text().split() if report.exists() else ("0", "0", str(ended.returncode))
+        )
+        return {
+            "seconds": float(seconds),
+            "peak_rss_mb": int(kb) / 1024,
+            "returncode": int(code),
+            "stdout": out.read_bytes().decode("utf-8", "replace"),
+            "stderr": err.read_bytes().decode("utf-8", "replace")[-3000:],
+        }

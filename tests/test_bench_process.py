@@ -6,6 +6,10 @@ import sys
 
 from bench.process import timed_process
 
+# The child writes 200 MB and exits the moment it has: its peak is reached milliseconds before
+# its end, which a poller that reads /proc every few milliseconds misses more often than not.
+_PEAK_AT_EXIT = "import os; kept = b'y' * (200 << 20); os._exit(0)"
+
 
 def test_the_peak_is_the_childs_own_not_the_benchmark_processes():
     """A benchmark process holding 400 MB runs a child that holds 40 MB: the child's peak is
@@ -15,3 +19,30 @@ def test_the_peak_is_the_childs_own_not_the_benchmark_processes():
     assert run["returncode"] == 0
     assert 40 <= run["peak_rss_mb"] < 200, run["peak_rss_mb"]
     assert len(held) == 400 << 20
+
+
+def test_a_peak_reached_just_before_exit_is_counted_every_time():
+    """The peak is the kernel's own account of the child, not a sample of it: a child whose
+    peak comes at its very end reports it on every one of five runs."""
+    peaks = [
+        timed_process([sys.executable, "-c", _PEAK_AT_EXIT], {})["peak_rss_mb"] for _ in range(5)
+    ]
+    assert all(200 <= peak < 400 for peak in peaks), peaks
+
+
+def test_the_exit_status_and_output_are_the_commands():
+    run = timed_process(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)",
+        ],
+        {},
+    )
+    assert (run["returncode"], run["stdout"], run["stderr"]) == (3, "out\n", "err\n")
+    assert run["seconds"] > 0
+
+
+def test_a_command_that_cannot_start_is_a_failed_run_not_a_crash():
+    run = timed_process(["/nonexistent/fundsync-bench-command"], {})
+    assert run["returncode"] != 0
