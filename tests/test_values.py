@@ -180,3 +180,15 @@ def test_a_fraction_written_past_twelve_digits_is_a_number_only_when_it_fits(
         assert (numeric, text) == (exact, None), written
     else:
         assert (numeric, text) == (None, written), written
+
+
+def test_the_arrow_table_holds_value_text_as_plain_text_like_the_keys():
+    """The rows hold value_text as categories (4 bytes a row); the Arrow table a caller gets
+    is plain UTF-8, the type of the key strings, never a dictionary."""
+    import pyarrow as pa
+
+    result = parse(csv_bytes("2025-12-09,S,T,NAV,n/a", "2025-12-09,S,T,AUM,1.5"))
+    table = result.to_arrow()
+    assert table.schema.field("value_text").type == table.schema.field("stock").type
+    assert not pa.types.is_dictionary(table.schema.field("value_text").type)
+    assert sorted(table.column("value_text").to_pylist(), key=str) == [None, "n/a"]

@@ -80,7 +80,7 @@ def insert_batches(
         day.dt.to_string("%Y-%m-%d") if rows.schema["d_trade"] == pl.Date else day,
         *(pl.col(c).cast(pl.String) for c in ("stock", "ticker", "col_code")),
         pl.col("value_numeric").cast(pl.String),
-        "value_text",
+        pl.col("value_text").cast(pl.String),
     )
     sizes = frame.select(
         pl.sum_horizontal(pl.all().str.len_bytes().fill_null(4)) + OVERHEAD_BYTES

@@ -43,7 +43,7 @@ class ParseResult:
 
     ``rows`` holds the surviving rows in file order of their last occurrence:
     ``d_trade`` (Date), ``stock``, ``ticker``, ``col_code`` (Categorical),
-    ``value_numeric`` (Decimal(38,12)), ``value_text`` (String) and ``line``
+    ``value_numeric`` (Decimal(38,12)), ``value_text`` (Categorical) and ``line``
     (the physical line the surviving row came from). ``rejects`` is set when
     a bad-row allowance let the file load despite bad rows.
     """
@@ -91,9 +91,9 @@ class ParseResult:
         )
 
     def to_arrow(self) -> pa.Table:
-        """The rows as an Arrow table (key strings as plain UTF-8)."""
+        """The rows as an Arrow table (key strings and value_text as plain UTF-8)."""
         return self.rows.with_columns(
-            pl.col("stock", "ticker", "col_code").cast(pl.String)
+            pl.col("stock", "ticker", "col_code", "value_text").cast(pl.String)
         ).to_arrow()
 
     def to_dict(self) -> dict[str, Any]:

@@ -77,7 +77,10 @@ def typed_piece(
         d_trade.replace_strict(day_numbers, default=0, return_dtype=pl.Int32).cast(pl.Date)
     )
     frame, errors, rejects, bad_rows = _without_bad_rows(frame, d_trade, checks, ragged)
-    rows = frame.select(*KEY_COLUMNS, "value_numeric", "value_text", "line")
+    # value_text as categories: 4 bytes a row, not a 16-byte string view for a column that is
+    # mostly NULL (docs/parsing.md, "Streaming")
+    text = pl.col("value_text").cast(pl.Categorical)
+    rows = frame.select(*KEY_COLUMNS, "value_numeric", text, "line")
     return PieceRows(rows, codes_seen, form_lines, proof_lines, errors, rejects, bad_rows)
 
 
