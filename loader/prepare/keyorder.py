@@ -10,8 +10,9 @@ from loader.parse.dedup import key_codes
 from loader.parse.keys import KeyPacker, bits_for
 from loader.parse.result import KEY_COLUMNS
 
-WRITE_CHUNK_ROWS = 1_000_000
-"""Rows packed (and written as text) at a time."""
+PACK_CHUNK_ROWS = 1_000_000
+"""Rows whose keys are packed at a time (the text is written in chunks of its own:
+:data:`loader.prepare.stagetext.WRITE_CHUNK_ROWS`)."""
 
 
 def key_order(rows: pl.DataFrame) -> pl.Series:
@@ -42,8 +43,8 @@ def key_order(rows: pl.DataFrame) -> pl.Series:
         keys = [pl.col("d_trade"), *(pl.col(c).cast(pl.String) for c in KEY_COLUMNS[1:])]
         return plain.sort(keys)["i"]
     packed = np.empty(n, dtype=np.uint64)
-    for start in range(0, n, WRITE_CHUNK_ROWS):
-        day, *codes = key_codes(rows.slice(start, WRITE_CHUNK_ROWS))
+    for start in range(0, n, PACK_CHUNK_ROWS):
+        day, *codes = key_codes(rows.slice(start, PACK_CHUNK_ROWS))
         packer.pack_into(packed[start : start + len(day)], day, codes)
     return pl.Series(packed).arg_sort()
 
