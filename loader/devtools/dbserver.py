@@ -113,6 +113,8 @@ class ThrowawayServer:
         datadir = self.root / "data"
         user = ["--user=root"] if os.geteuid() == 0 else []
         server = self._server
+        tmpdir = self.root / "tmp"
+        tmpdir.mkdir(exist_ok=True)
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             [
@@ -123,6 +125,7 @@ class ThrowawayServer:
                 f"--port={self.port}",
                 "--bind-address=127.0.0.1",
                 f"--pid-file={self.root / 'server.pid'}",
+                f"--tmpdir={tmpdir}",  # its own: a server clears #sql* files of its tmpdir
                 "--local-infile=1",
                 "--innodb-buffer-pool-size=512M",
                 "--innodb-log-file-size=256M",
