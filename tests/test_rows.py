@@ -3,6 +3,7 @@
 from datetime import date
 from decimal import Decimal
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,6 +132,48 @@ def test_deduplication_keeps_the_last_row_per_key(rows, packed):
         else:
             last[key] = value
     assert result.conflicting_duplicates == conflicts
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(keys, st.integers(0, 3)), min_size=1, max_size=60),
+    st.lists(st.integers(1, 7), min_size=1, max_size=20),
+)
+def test_deduplication_across_batches_keeps_the_last_row_per_key(rows, cuts):
+    """The batches' rows are one file: positions carry across batch boundaries."""
+    from loader.parse.numbers import DECIMAL
+
+    frame = pl.DataFrame(
+        {
+            "d_trade": [date.fromisoformat(d) for (d, _, _, _), _ in rows],
+            "stock": [s for (_, s, _, _), _ in rows],
+            "ticker": [t for (_, _, t, _), _ in rows],
+            "col_code": [c for (_, _, _, c), _ in rows],
+            "value_numeric": [Decimal(v) for _, v in rows],
+            "value_text": [None] * len(rows),
+            "line": list(range(2, len(rows) + 2)),
+        },
+        schema_overrides={"value_numeric": DECIMAL, "value_text": pl.String, "line": pl.UInt32},
+    ).with_columns(pl.col("stock", "ticker", "col_code").cast(pl.Categorical))
+    chunks, start = [], 0
+    for size in cuts * (len(rows) // sum(cuts) + 1):
+        if start < len(rows):
+            chunks.append(frame.slice(start, size))
+            start += size
+    kept, duplicates, conflicts = dedup.deduplicate(chunks)
+    expected: dict[tuple[str, ...], tuple[int, int]] = {}
+    for line, (key, value) in enumerate(rows, start=2):
+        expected.pop(key, None)
+        expected[key] = (line, value)
+    got = pl.concat(kept) if kept else frame.clear()
+    assert got["line"].to_list() == [line for line, _ in expected.values()]
+    assert duplicates == len(rows) - len(expected)
+    later = {key: value for key, (_, value) in expected.items()}
+    assert conflicts == sum(
+        value != later[key]
+        for line, (key, value) in enumerate(rows, start=2)
+        if expected[key][0] != line
+    )
 
 
 # -- bad rows --------------------------------------------------------------------

@@ -19,8 +19,9 @@ def key_codes(chunk: pl.DataFrame) -> list[np.ndarray]:
 
 def packed_keys(
     chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None
-) -> np.ndarray | None:
-    """One uint64 per row that is equal exactly when the composite keys are, or None.
+) -> tuple[KeyPacker, np.ndarray] | None:
+    """The packer and one uint64 per row that is equal exactly when the composite keys are,
+    or None.
 
     Category codes are process-wide, so they are first renumbered densely
     over the codes this file uses; the widths then almost always add up to
@@ -49,33 +50,78 @@ def packed_keys(
         day, *codes = key_codes(chunk)
         packer.pack_into(key[pos : pos + len(day)], day, codes)
         pos += len(day)
-    return key
+    return packer, key
 
 
-def _last_of_each_key(
+def _duplicated_keys(
+    chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None
+) -> tuple[KeyPacker, np.ndarray] | None:
+    """(the packer, the sorted distinct packed keys that occur more than once), or None when
+    the keys do not fit in 64 bits.
+
+    The only full-length array is the packed keys, sorted in place: a file
+    with no duplicates (the usual case) costs 8 bytes a row and nothing more.
+    """
+    found = packed_keys(chunks, codes_seen)
+    if found is None:
+        return None
+    packer, keys = found
+    if bool((keys[1:] > keys[:-1]).all()):
+        return packer, np.empty(0, dtype=np.uint64)  # strictly increasing: all distinct
+    keys.sort()
+    repeated = keys[1:][keys[1:] == keys[:-1]]
+    del keys
+    return packer, np.unique(repeated)
+
+
+def _rows_of_keys(
+    chunks: list[pl.DataFrame], packer: KeyPacker, wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """File positions and packed keys of the rows whose key is one of ``wanted`` (sorted).
+
+    The keys are packed again a batch at a time, so nothing here is the
+    file's length but the answer.
+    """
+    positions: list[np.ndarray] = []
+    found: list[np.ndarray] = []
+    pos = 0
+    for chunk in chunks:
+        day, *codes = key_codes(chunk)
+        keys = packer.pack(day, codes)
+        at = np.searchsorted(wanted, keys).clip(max=len(wanted) - 1)
+        hit = np.flatnonzero(wanted[at] == keys)
+        positions.append(hit + pos)
+        found.append(keys[hit])
+        pos += len(day)
+    return np.concatenate(positions), np.concatenate(found)
+
+
+def _dropped_rows(
     chunks: list[pl.DataFrame], codes_seen: dict[str, set[int]] | None, n: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(stable key order, whether each sorted row is the last of its key); None when every
-    key is distinct already (a key-ordered export)."""
-    keys = packed_keys(chunks, codes_seen)
-    if keys is not None:
-        if bool((keys[1:] > keys[:-1]).all()):
-            return None  # strictly increasing: all distinct
-        order = np.argsort(keys, kind="stable")
-        ordered = keys[order]
-        del keys
+) -> tuple[np.ndarray, np.ndarray]:
+    """(file positions of the rows a later row of the same key replaces, the file position
+    of that key's survivor for each), both in the order of the sorted keys."""
+    duplicated = _duplicated_keys(chunks, codes_seen)
+    if duplicated is not None:
+        packer, wanted = duplicated
+        if len(wanted) == 0:
+            return wanted.astype(np.int64), wanted.astype(np.int64)
+        positions, keys = _rows_of_keys(chunks, packer, wanted)
+        order = np.argsort(keys, kind="stable")  # each key's rows together, in file order
+        positions, keys = positions[order], keys[order]
+        last = np.ones(len(keys), dtype=bool)
+        last[:-1] = keys[1:] != keys[:-1]
+    else:
+        columns = [np.concatenate(parts) for parts in zip(*map(key_codes, chunks), strict=True)]
+        positions = np.lexsort(columns[::-1])
+        different = np.zeros(n - 1, dtype=bool)
+        for column in columns:
+            ordered_column = column[positions]
+            different |= ordered_column[1:] != ordered_column[:-1]
         last = np.ones(n, dtype=bool)
-        last[:-1] = ordered[1:] != ordered[:-1]
-        return order, last
-    columns = [np.concatenate(parts) for parts in zip(*map(key_codes, chunks), strict=True)]
-    order = np.lexsort(columns[::-1])
-    different = np.zeros(n - 1, dtype=bool)
-    for column in columns:
-        ordered_column = column[order]
-        different |= ordered_column[1:] != ordered_column[:-1]
-    last = np.ones(n, dtype=bool)
-    last[:-1] = different
-    return order, last
+        last[:-1] = different
+    dropped = np.flatnonzero(~last)
+    return positions[dropped], positions[_run_ends(dropped)]
 
 
 def deduplicate(
@@ -85,32 +131,30 @@ def deduplicate(
 
     ``chunks`` are the batches of good rows in file order. Keys are compared
     as integers: the day number and the key strings' category codes, which
-    are equal exactly when the strings are. A stable sort puts each key's
-    rows together in file order, so the last of each run survives. Hashing
-    four columns is several times slower. Survivors keep file order; batches
-    are filtered one at a time, each let go of (``chunks`` is emptied) as its
-    survivors are taken, so the file is never held twice.
+    are equal exactly when the strings are. The packed keys are sorted once
+    to find the keys that repeat; only those keys' rows are then ordered
+    (stably, so the last of each run survives). Hashing four columns is
+    several times slower. Survivors keep file order; batches are filtered
+    one at a time, each let go of (``chunks`` is emptied) as its survivors
+    are taken, so the file is never held twice.
     """
     n = sum(c.height for c in chunks)
-    found = _last_of_each_key(chunks, codes_seen, n) if n else None
-    if found is None:
+    if n == 0:
         return chunks, 0, 0
-    order, last = found
-    duplicates = n - int(last.sum())
+    dropped, kept_for = _dropped_rows(chunks, codes_seen, n)
+    duplicates = len(dropped)
     if duplicates == 0:
         return chunks, 0, 0
-    dropped = np.flatnonzero(~last)
-    kept_for = _run_ends(dropped)
     values = pl.concat([c.select("value_numeric", "value_text") for c in chunks], rechunk=False)
-    a, b = values[order[dropped]], values[order[kept_for]]
+    a, b = values[dropped], values[kept_for]
     del values
     differs = ~(a["value_numeric"].eq_missing(b["value_numeric"])) | ~(
         a["value_text"].eq_missing(b["value_text"])
     )
     conflicts = int(differs.sum())
-    keep = np.empty(n, dtype=bool)
-    keep[order] = last  # back to file order, without an index array of survivors
-    del order, dropped, kept_for, last
+    keep = np.ones(n, dtype=bool)
+    keep[dropped] = False
+    del dropped, kept_for
     kept: list[pl.DataFrame] = []
     pos = 0
     chunks.reverse()
