@@ -82,10 +82,7 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
     (limit,) = cur.fetchone()
     cur.close()
     limit = int(limit)
-    days = [
-        _diff_day(conn, day_rows, whole_days, lacking, limit)
-        for _, day_rows in rows.group_by("d_trade", maintain_order=True)
-    ]
+    days = [_diff_day(conn, day_rows, whole_days, lacking, limit) for day_rows in _by_day(rows)]
     positions = pl.concat([d.write for d in days]) if days else pl.Series([], dtype=pl.UInt32)
     changed = pl.concat([d.changed for d in days]) if days else pl.Series([], dtype=pl.UInt32)
     keys = {k: pl.String for k in KEYS} | {"d_trade": pl.Date}
@@ -104,6 +101,16 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
             [d.proven for d in days if d.proven is not None] or [pl.DataFrame(schema=groups)]
         ),
     )
+
+
+def _by_day(rows: pl.DataFrame) -> Iterable[pl.DataFrame]:
+    """The rows of each trade date in turn, in file order: one date's copy at a time.
+
+    Not ``for _, g in rows.group_by(...)``: Polars' group iteration first rechunks the
+    whole frame, a copy of every row of the file (+400 MB at 10M rows)."""
+    dates = rows.select("d_trade", "position").group_by("d_trade", maintain_order=True)
+    for positions in dates.agg("position")["position"]:
+        yield rows[positions]
 
 
 @dataclass(frozen=True)
