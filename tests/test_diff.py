@@ -59,6 +59,48 @@ def test_only_new_and_changed_rows_are_to_write_and_the_rest_counted(
     assert found.proven.is_empty()  # every fund of the file changed or lacks a key
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 4_096])
+def test_each_chunk_of_groups_is_compared_with_its_own_funds_and_new_funds_at_the_end(
+    db, tmp_path, monkeypatch, chunk
+):
+    """A date is compared a chunk of fund_data's groups at a time: a fund's rows meet only
+    the chunk that holds it, and funds fund_data lacks entirely are new, on every date."""
+    monkeypatch.setattr(diff, "READ_CHUNK", chunk)
+    held = [f"2025-12-09,F{f},T{f},C{c},{f}{c}" for f in (1, 2, 3) for c in (1, 2)]
+    held += [f"2025-12-10,F1,T1,C{c},1{c}" for c in (1, 2)]
+    path = tmp_path / "held.csv"
+    path.write_bytes(csv_bytes(*held))
+    with Session(db) as session:
+        assert load_file(session, path).status == "loaded"
+    rows = parse(
+        csv_bytes(
+            "2025-12-09,F1,T1,C1,11",  # F1 as held: proven
+            "2025-12-09,F1,T1,C2,12",
+            "2025-12-09,F4,T4,C1,41",  # a fund fund_data lacks: new
+            "2025-12-09,F2,T2,C1,99",  # changed
+            "2025-12-09,F2,T2,C2,22",
+            "2025-12-10,F5,T5,C1,51",  # new, on the second date
+            "2025-12-10,F1,T1,C1,11",
+            "2025-12-10,F1,T1,C2,12",
+        )  # F3 is lacking
+    ).rows
+    conn = connect(db)
+    conn.start_transaction()
+    found = diff_file(conn, rows, whole_days=True, lacking=True)
+    conn.rollback()
+    conn.close()
+    assert (found.updated, found.unchanged) == (1, 5)
+    assert found.inserted == {date(2025, 12, 9): 1, date(2025, 12, 10): 1}
+    assert sorted(rows[found.write]["stock"].cast(str).to_list()) == ["F2", "F4", "F5"]
+    assert rows[found.changed]["col_code"].cast(str).to_list() == ["C1"]
+    assert sorted(found.lacking.rows()) == [
+        (date(2025, 12, 9), "F3", "T3", "C1"),
+        (date(2025, 12, 9), "F3", "T3", "C2"),
+    ]
+    assert found.held == {date(2025, 12, 9): 6, date(2025, 12, 10): 2}
+    assert sorted(found.proven.rows()) == [(date(2025, 12, 9), "F1"), (date(2025, 12, 10), "F1")]
+
+
 def test_a_correction_writes_only_what_changed_and_keeps_the_lineage_of_the_rest(db, tmp_path):
     first = tmp_path / "day.csv"
     first.write_bytes(csv_bytes(*DAY))

@@ -20,9 +20,10 @@ write of what changed.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -126,19 +127,59 @@ class _Day:
 
 
 def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, limit: int) -> _Day:
+    """One trade date, compared a chunk of fund_data's groups at a time as the read brings
+    them: only a chunk's rows (read, split and joined, ~300 bytes a row while they last) are
+    held at once, not the whole date's (+300 MB for a date of 1M rows)."""
     day = rows["d_trade"][0]
     groups = rows.select("d_trade", pl.col("stock").cast(pl.String)).unique()
     reading = HeldRows(conn, groups, whole_days, limit)
-    mine = rows.select(*KEYS, canonical_value().alias("value"), "position")  # meanwhile
-    held = reading.frame().with_columns(
-        pl.col(c).cast(rows.schema[c])
-        for c in KEYS[1:]  # the file's own (categorical) types
+    parts: list[_Part] = []
+    held_funds: list[pl.DataFrame] = []
+    with contextlib.closing(reading.parts()) as chunks:
+        for chunk in chunks:
+            held = chunk.with_columns(
+                pl.col(c).cast(rows.schema[c])
+                for c in KEYS[1:]  # the file's own (categorical) types
+            )
+            funds = held.select("stock").unique()
+            held_funds.append(funds)
+            parts.append(_compare(rows.join(funds, on="stock", how="semi"), held, lacking))
+    if held_funds:  # the file's funds of which fund_data holds no row of this date: all new
+        rows = rows.join(pl.concat(held_funds), on="stock", how="anti")
+    if rows.height:
+        empty = _split(_frame([])).with_columns(pl.col(c).cast(rows.schema[c]) for c in KEYS[1:])
+        parts.append(_compare(rows, empty, lacking))
+    return _Day(
+        day=day,
+        write=pl.concat([p.write for p in parts]),
+        changed=pl.concat([p.changed for p in parts]),
+        inserted=sum(p.inserted for p in parts),
+        updated=sum(p.updated for p in parts),
+        held=sum(p.held for p in parts),
+        lacking=pl.concat([p.lacking for p in parts]) if lacking else None,
+        proven=pl.concat([p.proven for p in parts]) if lacking else None,
     )
+
+
+@dataclass(frozen=True)
+class _Part:
+    write: pl.Series
+    changed: pl.Series
+    inserted: int
+    updated: int
+    held: int
+    lacking: pl.DataFrame
+    proven: pl.DataFrame
+
+
+def _compare(rows: pl.DataFrame, held: pl.DataFrame, lacking: bool) -> _Part:
+    """The file's rows of some funds against what fund_data holds of the same funds."""
+    mine = rows.select(*KEYS, canonical_value().alias("value"), "position")
     joined = mine.join(held, on=KEYS, how="left")
     new = joined["held"].is_null()
     changed = ~new & (joined["held"] != joined["value"])
     write = joined.filter(new | changed)
-    gone = proven = None
+    gone = proven = pl.DataFrame()
     if lacking:
         gone = held.join(mine.select(KEYS), on=KEYS, how="anti").select(
             "d_trade", *(pl.col(c).cast(pl.String) for c in KEYS[1:])
@@ -155,8 +196,7 @@ def _diff_day(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool, li
             .join(touched.unique(), on=["d_trade", "stock"], how="anti")
             .select("d_trade", pl.col("stock").cast(pl.String))
         )  # fmt: skip
-    return _Day(
-        day=day,
+    return _Part(
         write=write["position"],
         changed=joined.filter(changed)["position"],
         inserted=int(new.sum()),
@@ -174,7 +214,7 @@ class HeldRows:
 
     The read starts at once, on a thread of its own that takes the result a chunk at a time
     (the connection is its own until the last row): the caller works meanwhile, and
-    :meth:`frame` splits each chunk into rows while the server concatenates the next
+    :meth:`parts` splits each chunk into rows while the server concatenates the next
     (docs/mysql.md, "The diff")."""
 
     def __init__(self, conn: Any, groups: pl.DataFrame, whole_days: bool, limit: int) -> None:
@@ -185,9 +225,10 @@ class HeldRows:
         )
         self._reader.start()
 
-    def frame(self) -> pl.DataFrame:
-        """Every row read (waits for the read to end)."""
-        parts, kept = [], []
+    def parts(self) -> Generator[pl.DataFrame, None, None]:
+        """The rows read, a chunk of whole groups at a time (each group in one chunk only);
+        the groups the server cut come last, read again plainly."""
+        kept = []
         try:
             while not isinstance(item := self._chunks.get(), bool):
                 if isinstance(item, BaseException):
@@ -196,16 +237,15 @@ class HeldRows:
                 # a text the server cut is as long as it may be (or NULL, past the packet)
                 text = pl.col("text")
                 long = text.is_null() | (text.str.len_bytes() >= int(self._limit) - 8)
-                parts.append(_split(found.filter(~long)))
+                yield _split(found.filter(~long))
                 kept.append(found.filter(long))
         finally:
             self._reader.join()
         left = pl.concat(kept) if kept else _frame([])
         if item:  # the server cut some: the longest groups, read plainly
-            parts.append(_stored(self._conn.cursor(), left.select("d_trade", "stock")))
+            yield _stored(self._conn.cursor(), left.select("d_trade", "stock"))
         else:  # no text was cut: the long ones are whole
-            parts.append(_split(left))
-        return pl.concat(parts)
+            yield _split(left)
 
 
 def _read_groups(
