@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from loader.errors import FileRejected, RowError
+from loader.heap import release_free_memory
 from loader.parse import dates
 from loader.parse.csvscan import (
     Piece,
@@ -222,6 +223,7 @@ class _FileParser:
         state.chunks.append(piece.rows)
         for column, present in piece.codes_seen.items():
             state.codes_seen.setdefault(column, set()).update(present.tolist())
+        release_free_memory()  # the piece's garbage, before the next adds its own
 
     def _check_form(self, form_lines: dict[str, int]) -> None:
         """One date format per file: a second one rejects it at its first line."""

@@ -9,13 +9,11 @@ bad or missing source: the outcome is in the returned
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from loader.heap import release_free_memory
 from loader.parse.file import parse_file
 from loader.prepare.prepared import PreparedFile
 from loader.prepare.staging import StagedRows
@@ -98,16 +96,3 @@ def _prepare(
         if options.parse.allow_mass_delete
         else options.parse.max_delete_share,
     )
-
-
-def release_free_memory() -> None:
-    """Give the C heap's free pages back to the system (glibc), between parse and staging.
-
-    The parse frees hundreds of megabytes at 10M rows; glibc keeps them
-    unless asked, and the staging key order would come on top: about
-    40-80 MB off the peak of a 10M-row load. Nothing elsewhere.
-    """
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
