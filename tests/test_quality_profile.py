@@ -42,12 +42,10 @@ def test_each_whole_date_is_profiled_alone_and_a_partial_date_not_at_all(tmp_pat
     want_funds: dict[tuple, int] = {}
     want_codes: dict[tuple, list] = {}
     for (d, stock, code), value in numbers.items():
-        if date.fromisoformat(d) not in whole:
-            continue
-        want_funds[(date.fromisoformat(d), stock)] = (
-            want_funds.get((date.fromisoformat(d), stock), 0) + 1
-        )
-        want_codes.setdefault((date.fromisoformat(d), code), []).append(value)
+        day = date.fromisoformat(d)
+        if day in whole:
+            want_funds[(day, stock)] = want_funds.get((day, stock), 0) + 1
+            want_codes.setdefault((day, code), []).append(value)
     assert {
         (d, s): n for d, s, n in funds.select("d_trade", "stock", "row_count").rows()
     } == want_funds
