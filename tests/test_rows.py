@@ -247,3 +247,17 @@ def test_ragged_rows_count_as_bad_rows_under_an_allowance():
     assert result.rejected_rows == 1 and result.rejects["reason"].to_list() == [
         "expected 5 fields, found 3"
     ]
+
+
+def test_every_column_of_a_parsed_file_is_cut_at_the_same_rows():
+    # Polars copies a whole frame whose columns are chunked differently to select or drop one
+    # of them: for a 10M-row file, a second copy of the rows (docs/parsing.md, "Memory")
+    rows = [
+        f"2025-12-{1 + i % 9:02d},S{i % 997},T{i % 13},C{i % 7},"
+        + (f"{i}.{i % 1000:03d}" if i % 11 else "n/a")
+        for i in range(200_000)
+    ]
+    result = parse(csv_bytes(*rows), chunk_bytes=1 << 20)
+    chunks = result.rows.n_chunks("all")
+    assert chunks[0] > 1, "the file was parsed in one piece: nothing to align"
+    assert len(set(chunks)) == 1, dict(zip(result.rows.columns, chunks, strict=True))
