@@ -76,7 +76,6 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
     its dates' funds), else only the file's funds. ``lacking``: also say which keys
     fund_data holds that the file lacks, and which groups are proven alike (replace-days,
     ``--verify``)."""
-    rows = rows.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("position"))
     cur: Any = conn.cursor()
     cur.execute(sql.GROUP_CONCAT_LIMIT)
     cur.execute(sql.CONCAT_LIMIT)
@@ -105,13 +104,21 @@ def diff_file(conn: Any, rows: pl.DataFrame, whole_days: bool, lacking: bool = F
 
 
 def _by_day(rows: pl.DataFrame) -> Iterable[pl.DataFrame]:
-    """The rows of each trade date in turn, in file order: one date's copy at a time.
+    """The rows of each trade date in turn, in file order, with their positions in the file
+    (``position``): one date's copy at a time.
 
     Not ``for _, g in rows.group_by(...)``: Polars' group iteration first rechunks the
-    whole frame, a copy of every row of the file (+400 MB at 10M rows)."""
-    dates = rows.select("d_trade", "position").group_by("d_trade", maintain_order=True)
-    for positions in dates.agg("position")["position"]:
-        yield rows[positions]
+    whole frame, a copy of every row of the file (+400 MB at 10M rows). Nor a position
+    column added to the whole frame: one column of a single chunk beside columns of one
+    chunk per parse piece made each date's gather realign (copy) the whole frame first."""
+    dates = (
+        pl.DataFrame({"d_trade": rows["d_trade"]})
+        .with_row_index("position")
+        .group_by("d_trade", maintain_order=True)
+        .agg("position")
+    )
+    for positions in dates["position"]:
+        yield rows[positions].with_columns(positions.alias("position"))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from loader.mysql import sql
+from loader.prepare.digest import funds_per_day
 from loader.prepare.staging import StagedRows
 
 STOCKS_PER_QUERY = 5_000
@@ -100,7 +101,7 @@ def unchanged_groups(cur: Any, staging: StagedRows) -> Narrowed:
     rows = staging.rows
     if rows.is_empty():
         return Narrowed(staging)
-    funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
+    funds = funds_per_day(rows)
     whole_days = funds["funds"].min() >= WHOLE_DAY_FUNDS  # type: ignore[operator]
     if whole_days:
         with ThreadPoolExecutor(1) as pool:  # Polars works while the server does

@@ -27,6 +27,7 @@ from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_lacking, delete_missing
 from loader.mysql.stage import any_day_exists, drop_unchanged, load_direct, merge_staged, stage_rows
+from loader.prepare.digest import funds_per_day
 from loader.prepare.prepared import PreparedFile
 from loader.report import MergeCounts, Merged
 from loader.timing import Stopwatch
@@ -183,7 +184,7 @@ def _newer_exist(session: Session, prepared: PreparedFile, options: MergeOptions
 def _most_funds(rows: pl.DataFrame) -> bool:
     """Whether the file holds so many funds of each of its dates that reading whole dates
     is cheaper than naming the funds (the digest pre-pass's rule)."""
-    funds = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
+    funds = funds_per_day(rows)
     return bool(funds.height) and int(funds["funds"].min()) >= WHOLE_DAY_FUNDS  # type: ignore[arg-type]
 
 

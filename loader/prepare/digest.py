@@ -21,7 +21,9 @@ can produce the same way.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
 
 from loader.prepare.keyorder import key_order
@@ -143,3 +145,68 @@ def keys_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return typed(rows).select(
         "d_trade", *(pl.col(c).cast(pl.String) for c in ("stock", "ticker", "col_code"))
     )
+
+
+FUNDS_TABLE_CELLS = 1 << 24
+"""The most (date, fund code) cells :func:`funds_per_day` marks in a table (a byte each);
+a wider file's pairs are sorted instead."""
+
+
+def funds_per_day(
+    rows: pl.DataFrame, chunk_rows: int = DIGEST_CHUNK_ROWS, table_cells: int = FUNDS_TABLE_CELLS
+) -> pl.DataFrame:
+    """Per trade date of ``rows``, in date order: ``funds``, how many distinct funds (stock)
+    it holds.
+
+    Read a slice of rows at a time, as the day numbers and the funds' category codes:
+    each pair marks a cell of a (day, code) table, or, when the table would be too wide,
+    each slice's distinct pairs are kept and sorted once more at the end. A 10M-row file
+    costs ~20 MB and 0.04 s this way, where Polars' ``group_by(...).n_unique()`` held
+    140-400 MB beside the rows for 0.1-0.2 s.
+    """
+    schema = {"d_trade": pl.Date, "funds": pl.UInt32}
+    if rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    if rows.schema["stock"] != pl.Categorical:  # a staging file read back: text
+        counted = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
+        return counted.sort("d_trade").cast(schema)  # type: ignore[arg-type]
+    first, last, widest = rows.select(
+        pl.col("d_trade").to_physical().min(),
+        pl.col("d_trade").to_physical().max().alias("last"),
+        pl.col("stock").to_physical().max(),
+    ).row(0)
+    width = int(widest) + 1
+    cells = (last - first + 1) * width
+    if cells <= table_cells:
+        table = np.zeros(cells, dtype=bool)
+        for day, code in _pairs(rows, first, chunk_rows):
+            day *= width
+            day += code
+            table[day] = True
+        counts = table.reshape(-1, width).sum(axis=1)
+        day_numbers = np.flatnonzero(counts)
+        counts = counts[day_numbers]
+    else:
+        seen = []
+        for day, code in _pairs(rows, first, chunk_rows):
+            day <<= 32
+            day |= code
+            seen.append(np.unique(day))
+        day_numbers, counts = np.unique(np.unique(np.concatenate(seen)) >> 32, return_counts=True)
+    return pl.DataFrame(
+        {
+            "d_trade": pl.Series(day_numbers + first, dtype=pl.Int32).cast(pl.Date),
+            "funds": pl.Series(counts, dtype=pl.UInt32),
+        }
+    )
+
+
+def _pairs(
+    rows: pl.DataFrame, first: int, chunk_rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per slice of rows: the day numbers from ``first`` (int64) and the funds' codes."""
+    for start in range(0, rows.height, chunk_rows):
+        piece = rows.slice(start, chunk_rows)
+        day = piece["d_trade"].to_physical().to_numpy().astype(np.int64)
+        day -= first
+        yield day, piece["stock"].to_physical().to_numpy().astype(np.int64)
