@@ -171,9 +171,9 @@ def funds_per_day(
         counted = rows.group_by("d_trade").agg(pl.col("stock").n_unique().alias("funds"))
         return counted.sort("d_trade").cast(schema)  # type: ignore[arg-type]
     first, last, widest = rows.select(
-        pl.col("d_trade").to_physical().min(),
+        pl.col("d_trade").to_physical().min().alias("first"),
         pl.col("d_trade").to_physical().max().alias("last"),
-        pl.col("stock").to_physical().max(),
+        pl.col("stock").to_physical().max().alias("widest"),
     ).row(0)
     width = int(widest) + 1
     cells = (last - first + 1) * width
