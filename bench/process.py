@@ -51,13 +51,27 @@ def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
         with out.open("wb") as stdout, err.open("wb") as stderr:
             measure = [sys.executable, "-I", "-S", "-c", _MEASURE, str(report), *command]
             ended = subprocess.run(measure, stdout=stdout, stderr=stderr, env={**os.environ, **env})
-        seconds, kb, code = (
-            report.read_text().split() if report.exists() else ("0", "0", str(ended.returncode))
-        )
+        measured = _measured(report)
+        stderr = err.read_bytes().decode("utf-8", "replace")[-3000:]
+        if measured is None:  # the measuring interpreter failed (a full disk, say)
+            stderr += "\n(no measurement: the measuring interpreter wrote no report)"
+            measured = (0.0, 0, ended.returncode or 1)
+        seconds, kb, code = measured
         return {
-            "seconds": float(seconds),
-            "peak_rss_mb": int(kb) / 1024,
-            "returncode": int(code),
+            "seconds": seconds,
+            "peak_rss_mb": kb / 1024,
+            "returncode": code,
             "stdout": out.read_bytes().decode("utf-8", "replace"),
-            "stderr": err.read_bytes().decode("utf-8", "replace")[-3000:],
+            "stderr": stderr,
         }
+
+
+def _measured(report: Path) -> tuple[float, int, int] | None:
+    """The report's seconds, peak KB and exit code; None if there is none to read (at most a
+    line is read: the path may be anything by now)."""
+    try:
+        with report.open("rb") as text:
+            fields = text.read(200).split()
+        return float(fields[0]), int(fields[1]), int(fields[2])
+    except (OSError, ValueError, IndexError):
+        return None

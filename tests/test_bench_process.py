@@ -46,3 +46,19 @@ def test_the_exit_status_and_output_are_the_commands():
 def test_a_command_that_cannot_start_is_a_failed_run_not_a_crash():
     run = timed_process(["/nonexistent/fundsync-bench-command"], {})
     assert run["returncode"] != 0
+
+
+# The command leaves the measuring interpreter a report whose text goes nowhere (as on a full
+# disk): the path of the report, named on its parent's command line, becomes /dev/null.
+_FILL_THE_REPORT = (
+    "import os; argv = open(f'/proc/{os.getppid()}/cmdline', 'rb').read().split(b'\\0'); "
+    "os.symlink('/dev/null', argv[5].decode())"
+)
+
+
+def test_a_lost_measurement_is_a_failed_run_that_says_so():
+    """The measuring interpreter could not write its report (the disk filled): the run is a
+    failure that says why, not a bare ValueError from the empty report."""
+    run = timed_process([sys.executable, "-c", _FILL_THE_REPORT], {})
+    assert run["returncode"] != 0
+    assert "no measurement" in run["stderr"], run["stderr"]
