@@ -5,9 +5,12 @@ Realistic days: 600 funds of five figures each."""
 from __future__ import annotations
 
 import json
+import random
+from datetime import date, timedelta
 
 import pytest
 
+from loader.mysql import quality
 from loader.mysql.session import Session
 from tests.conftest import csv_bytes, load_file, query
 from tests.helpers import fundsync, plain_url
@@ -77,6 +80,56 @@ def test_a_day_with_40_of_600_funds_missing_is_held_then_released(db, tmp_path):
     assert status(db)[0] == 0  # released: nothing to page for
     again = fundsync("release", str(path), "--db", url)
     assert again.returncode == 1 and "nothing held" in again.stderr
+
+
+def test_a_backfill_of_many_dates_is_profiled_date_by_date(db, tmp_path):
+    """A file of more dates than are filtered one by one (each date's rows are then gathered
+    by the key order) in shuffled lines: each date is compared with the date fund_data held
+    before it, the short date is named, and once released the next day's gate reads the
+    file's last date."""
+    dates = [date(2025, 11, 3) + timedelta(days=i) for i in range(quality.FILTERED_DATES + 4)]
+    before = (dates[0] - timedelta(days=1)).isoformat()
+    assert load(db, write(tmp_path, "before.csv", day(before))).status == "loaded"
+    short = dates[-3].isoformat()
+    lines = [
+        line for d in dates for line in day(d.isoformat(), skip=40 if d.isoformat() == short else 0)
+    ]
+    random.Random(3).shuffle(lines)
+    path = write(tmp_path, "backfill.csv", lines)
+    report = load(db, path)
+    assert report.status == "held"
+    assert [(f["check"], f["d_trade"]) for f in report.quality] == [("funds_missing", short)]
+    released = fundsync("release", str(path), "--db", plain_url(db))
+    assert released.returncode == 0, released.stderr
+    after = dates[-1] + timedelta(days=1)
+    report = load(db, write(tmp_path, "next.csv", day(after.isoformat(), skip=40)))
+    assert [(f["check"], f["d_trade"]) for f in report.quality] == [
+        ("funds_missing", after.isoformat())
+    ]
+
+
+def test_a_backfill_of_more_col_codes_than_a_day_allows_in_all_is_still_checked(db, tmp_path):
+    """The col_code limit is a day's: a backfill of 260 dates of 20 col_codes (5,200 in all,
+    over the 5,000 a day may hold) keeps its per-col_code checks and profile."""
+    first = date(2024, 1, 1)
+    dates = [first + timedelta(days=i) for i in range(quality.MAX_CODES // 20 + 10)]
+    codes = [f"C{c:02d}" for c in range(20)]
+    before = (first - timedelta(days=1)).isoformat()
+    lines = [f"{before},F1,F1-A,{code},10" for code in codes]
+    assert load(db, write(tmp_path, "before.csv", lines)).status == "loaded"
+    jump = dates[100].isoformat()
+    lines = [
+        f"{d.isoformat()},F1,F1-A,{code},{100 if d.isoformat() == jump and code == 'C07' else 10}"
+        for d in dates
+        for code in codes
+    ]
+    report = load(db, write(tmp_path, "backfill.csv", lines))
+    assert report.status == "loaded"
+    assert [(f["check"], f["d_trade"]) for f in report.quality] == [("jumps", jump)]
+    recorded = query(
+        db, "SELECT COUNT(*) FROM fund_data_day_codes WHERE d_trade >= %s", (first.isoformat(),)
+    )
+    assert recorded == [(len(dates) * len(codes),)]
 
 
 def test_release_refuses_a_source_whose_content_changed_and_discard_drops_it(db, tmp_path):
@@ -157,7 +210,7 @@ def test_a_held_file_is_neither_retried_nor_dead_lettered(handler, lake, db):
 
 
 def test_a_missing_weekday_is_late_after_its_deadline_and_not_on_a_holiday(db, tmp_path):
-    from datetime import date, datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
     today = datetime.now(timezone(timedelta(hours=7))).date()  # the loader's default zone
     # Exactly the seven days status looks back on, up to yesterday: every weekday of them but

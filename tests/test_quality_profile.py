@@ -7,14 +7,20 @@ import random
 import statistics
 from datetime import date
 
+import pytest
+
 from loader.mysql import quality
 from loader.parse.file import parse_file
+from loader.prepare.keyorder import key_order
 from tests.conftest import csv_bytes
 
 DATES = ("2025-12-08", "2025-12-09", "2025-12-10")
 
 
-def test_each_whole_date_is_profiled_alone_and_a_partial_date_not_at_all(tmp_path):
+@pytest.mark.parametrize("by", ["filter", "key order"])
+def test_each_whole_date_is_profiled_alone_and_a_partial_date_not_at_all(tmp_path, by):
+    """Each date's rows found by a filter, or by their run of the key order, in a file whose
+    dates are interleaved."""
     rng = random.Random(7)
     lines, numbers = [], {}
     for d in DATES:
@@ -30,12 +36,13 @@ def test_each_whole_date_is_profiled_alone_and_a_partial_date_not_at_all(tmp_pat
                 )
                 lines.append(f"{d},F{f:03d},F{f:03d}-A,{code},{value}")
                 numbers[(d, f"F{f:03d}", code)] = value
+    rng.shuffle(lines)
     path = tmp_path / "days.csv"
     path.write_bytes(csv_bytes(*lines))
     rows = parse_file(path).rows
     whole = {date.fromisoformat(DATES[0]), date.fromisoformat(DATES[2])}
 
-    profiled = quality.profile(rows, whole)
+    profiled = quality.profile(rows, whole, key_order(rows) if by == "key order" else None)
     assert profiled is not None
     funds, codes = profiled
 

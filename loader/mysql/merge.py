@@ -302,7 +302,9 @@ def _gate(
             new_days -= {d for (d,) in cur.fetchall()}
         duplicates = prepared.parsed.duplicates_in_file if prepared.parsed else 0
         rows = prepared.staging.rows
-        profiled = quality.profile(rows, set(prepared.days) if prepared.replace_days else new_days)
+        whole = set(prepared.days) if prepared.replace_days else new_days
+        many = len(whole) > quality.FILTERED_DATES  # else a filter a date beats a sort
+        profiled = quality.profile(rows, whole, prepared.staging.order if many else None)
         found = quality.check(cur, rows, profiled, duplicates, options.policy)
         cur.close()
         conn.commit()

@@ -29,6 +29,7 @@ load's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -64,44 +65,85 @@ Profile = tuple[pl.DataFrame, pl.DataFrame]
 """Per (d_trade, stock) the rows; per (d_trade, col_code) the rows, NULLs, texts, median."""
 
 
-def profile(rows: pl.DataFrame, days: set[date]) -> Profile | None:
+FILTERED_DATES = 16
+"""Up to this many whole dates, each date's rows are filtered from the file; beyond, they are
+gathered by their runs of the key order (which then is sorted for the profile, if the write
+had not needed it yet), several dates at a time."""
+BATCH_ROWS = 1_000_000
+"""Rows of whole dates profiled at a time when gathered by the key order."""
+
+
+def profile(rows: pl.DataFrame, days: set[date], order: pl.Series | None = None) -> Profile | None:
     """Of the whole trade dates ``days`` (None when there are none): per (d_trade, stock) the
     rows; per (d_trade, col_code) rows, NULLs, texts and the median numeric value. A
-    correction of dates already held needs none of it (and pays for none of it)."""
+    correction of dates already held needs none of it (and pays for none of it).
+    ``order``: the rows' key order (:attr:`~loader.prepare.staging.StagedRows.order`), in
+    which each date's rows are one run; None: each date's rows filtered from the file (a scan
+    of the file per date: for a few dates)."""
     if not days:
         return None
-    # A date at a time, from that date's rows of the few columns it needs (4-16 bytes a row),
+    # A few dates at a time, from their rows of the few columns it needs (4-16 bytes a row),
     # never a frame of the whole file's rows: per-row flags for the whole file, and a float
     # of every value, took ~200 MB over the parsed rows at 10M rows, the peak of a fresh
     # 10M-row load; a date at a time it is ~80 MB. (A filtered copy of the rows, or an
     # aggregation of an expression of value_text, which gathers the text column in group
-    # order, added 600 MB each.)
+    # order, added 600 MB each.) Beyond a few dates the rows are gathered by the key order,
+    # up to a million at a time: a filter and two group-bys per date made a 2M-row file of
+    # 500 dates cost 1.2 s (`just bench-stages -k profile`).
     nulls, texts = _empty(rows), rows["value_text"].is_not_null()  # a bit a row
     funds, codes = [], []
-    for day in sorted(days):
-        mask = rows["d_trade"] == day
+    for at in _batches(rows, days, order):
+
+        def of(column: pl.Series, at: pl.Series = at) -> pl.Series:
+            return column.filter(at) if at.dtype == pl.Boolean else column.gather(at)
+
         part = pl.DataFrame(
             {
-                "stock": rows["stock"].filter(mask),
-                "col_code": rows["col_code"].filter(mask),
-                "nulls": nulls.filter(mask),
-                "texts": texts.filter(mask),
-                "median": rows["value_numeric"].filter(mask).cast(pl.Float64),
+                "d_trade": of(rows["d_trade"]),
+                "stock": of(rows["stock"]),
+                "col_code": of(rows["col_code"]),
+                "nulls": of(nulls),
+                "texts": of(texts),
+                "median": of(rows["value_numeric"]).cast(pl.Float64),
             }
         )
-        when = pl.lit(day).alias("d_trade")
-        funds.append(part.group_by("stock").agg(pl.len().alias("row_count")).select(when, pl.all()))
-        per_code = part.group_by("col_code").agg(
+        funds.append(part.group_by("d_trade", "stock").agg(pl.len().alias("row_count")))
+        per_code = part.group_by("d_trade", "col_code").agg(
             pl.len().alias("row_count"),
             pl.col("nulls").sum(),
             pl.col("texts").sum(),
             pl.col("median").median(),
         )
-        codes.append(per_code.select(when, pl.all()))
+        codes.append(per_code)
+    if not funds:
+        return None
     return (
         pl.concat(funds).with_columns(pl.col("stock").cast(pl.String)),
         pl.concat(codes).with_columns(pl.col("col_code").cast(pl.String)),
     )
+
+
+def _batches(rows: pl.DataFrame, days: set[date], order: pl.Series | None) -> Iterator[pl.Series]:
+    """The rows of ``days`` a batch at a time: without ``order``, a mask of each date's rows;
+    with it, the positions of whole dates' runs of it, up to :data:`BATCH_ROWS` a batch."""
+    if order is None:
+        for day in sorted(days):
+            yield rows["d_trade"] == day
+        return
+    runs = rows["d_trade"].value_counts(name="rows").sort("d_trade")
+    starts = runs["rows"].cum_sum() - runs["rows"]
+    pieces: list[pl.Series] = []
+    held = 0
+    for day, start, length in zip(runs["d_trade"], starts, runs["rows"], strict=True):
+        if day not in days:
+            continue
+        pieces.append(order.slice(start, length))
+        held += length
+        if held >= BATCH_ROWS:
+            yield pl.concat(pieces)
+            pieces, held = [], 0
+    if pieces:
+        yield pl.concat(pieces)
 
 
 def _empty(rows: pl.DataFrame) -> pl.Series:
@@ -140,8 +182,7 @@ def check(
     if profiled is None:
         return found
     funds, codes = profiled
-    if codes.height > MAX_CODES:
-        codes = codes.clear()
+    codes = _checked_codes(codes)
     for day in sorted(set(funds["d_trade"].to_list())):
         previous = _previous(cur, day)
         if previous is not None:
@@ -208,6 +249,13 @@ def _fund_rows(cur: Any, day: date) -> dict[str, int]:
     return dict(zip(parts[0::2], map(int, parts[1::2]), strict=True))
 
 
+def _checked_codes(codes: pl.DataFrame) -> pl.DataFrame:
+    """The col_code profile of the dates of at most :data:`MAX_CODES` col_codes (the limit is
+    a day's, not a file's: a backfill of many dates keeps its checks)."""
+    wide = codes.group_by("d_trade").len().filter(pl.col("len") > MAX_CODES)["d_trade"]
+    return codes.filter(~pl.col("d_trade").is_in(wide.implode())) if len(wide) else codes
+
+
 def _previous(cur: Any, day: date) -> date | None:
     cur.execute(f"SELECT MAX(d_trade) FROM {FUNDS_TABLE} WHERE d_trade < %s", (day,))
     (found,) = cur.fetchone()
@@ -247,7 +295,8 @@ def record_profile(cur: Any, profiled: Profile, days: set[date]) -> None:
     for start in range(0, len(literals), FUNDS_PER_STATEMENT):
         values = ",".join(literals.slice(start, FUNDS_PER_STATEMENT).to_list())
         cur.execute(f"INSERT INTO {FUNDS_TABLE} (d_trade, stock, row_count) VALUES {values}")
-    if codes.height > MAX_CODES:  # not a figure per column: no column profile
+    codes = _checked_codes(codes)  # a day of more: not a figure per column, no column profile
+    if not codes.height:
         return
     part = [
         (d, c, n, z, t, None if m is None or abs(m) >= 1e25 else Decimal(str(m)).quantize(_PLACES))
