@@ -33,7 +33,9 @@ then the operator's commands (`status`, `history`, `show`, `query --ticker` for 
 back as the scenario needs it (untimed), the dirty pages flushed and purge caught up.
 Prints and writes bench/results/history/history.{json,md}: per size the median (and best)
 seconds, the ratio to the ceiling, peak RSS, the stage profile, and how each cost grows
-with the table. Nothing is asserted: the figures are for people.
+with the table; and history.png, the first size's runs as a chart (with the ``charts``
+extra; ``--replot RUN/history.json`` redraws both from a run). Nothing is asserted: the
+figures are for people.
 
 Runtime and disk (measured on 2 cores): building the history takes about 6 s a million rows
 (5M: half a minute, plus generating the day files), and the cache holds 2.3 GB for 5M rows,
@@ -55,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.history_report import markdown  # noqa: E402
+from bench.history_report import chart, markdown  # noqa: E402
 from bench.history_setup import (  # noqa: E402
     DAY,
     Inputs,
@@ -99,7 +101,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "history")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for fundsync (FUNDSYNC_MODE=replace-days, say)")  # fmt: skip
+    parser.add_argument(
+        "--replot", type=Path, metavar="JSON", help="only redraw the table and chart of a run"
+    )
     args = parser.parse_args()
+    if args.replot:
+        write(args.replot.parent, json.loads(args.replot.read_text()))
+        return 0
     inputs = make_inputs((HERE / "data").resolve(), args.day_rows, args.days, args.seed)
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "sizes": []}
     for number, size in enumerate(args.sizes):
@@ -255,6 +263,10 @@ def write(out: Path, record: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "history.json").write_text(json.dumps(record, indent=1, default=str))
     (out / "history.md").write_text(markdown(record))
+    try:
+        chart(record, out / "history.png")
+    except ImportError:  # matplotlib is the charts extra: the table is the result
+        print("no chart drawn: matplotlib is not installed (the charts extra)", flush=True)
 
 
 if __name__ == "__main__":

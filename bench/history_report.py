@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 LABELS = {
@@ -90,3 +91,79 @@ def _growth(sizes: list[dict[str, Any]]) -> list[str]:
         ]
         lines.append(f"| `{name}` | {' | '.join(cells)} |")
     return [*lines, ""]
+
+
+COLOURS = {
+    "ceiling": "#9e9e9e",
+    "fundsync": "#1565c0",
+    "rowwise": "#ef6c00",
+    "awswrangler": "#6a1b9a",
+}
+TOOL_LABELS = {
+    "ceiling": "ceiling: raw LOAD DATA of the clean rows",
+    "fundsync": "fund-data-sync load",
+    "rowwise": "peer: row-at-a-time upsert",
+    "awswrangler": "peer: awswrangler upsert",
+}
+
+
+def chart(record: dict[str, Any], target: Path) -> None:
+    """The first size's runs as bars of median seconds, one per scenario and tool, each
+    labelled with its multiple of the ceiling; a wrong result hatched with a red edge, the
+    ceiling a dashed line. Needs matplotlib (the ``charts`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    size = record["sizes"][0]
+    runs = size["runs"]
+    ceiling = _ceiling(size)
+    keys = list(runs)
+    fig, ax = plt.subplots(figsize=(11, 1.4 + 0.42 * len(keys)))
+    top = max(run["median"] for run in runs.values())
+    for y, key in enumerate(keys):
+        run, tool = runs[key], key.split("/")[1]
+        ax.barh(
+            y,
+            run["median"],
+            height=0.75,
+            color=COLOURS.get(tool, "#555"),
+            hatch=None if run["exact"] else "//",
+            edgecolor="white" if run["exact"] else "#b00020",
+        )
+        note = f" {run['median']:.2f} s"
+        if ceiling and tool != "ceiling":
+            note += f", {run['median'] / ceiling:.2f}x the ceiling"
+        if not run["exact"]:
+            note += "  WRONG: " + ", ".join(f"{n:,} {k}" for k, n in run["check"].items() if n)
+        ax.text(run["median"], y, note, va="center", fontsize=8)
+    if ceiling:
+        ax.axvline(ceiling, color="#616161", linestyle="--", linewidth=0.8)
+    ax.set_yticks(range(len(keys)))
+    scenarios = [k.split("/")[0] for k in keys]  # each named once, at its first bar
+    names = [LABELS.get(s, s) if s not in scenarios[:i] else "" for i, s in enumerate(scenarios)]
+    ax.set_yticklabels(names, fontsize=8.5)
+    ax.invert_yaxis()
+    ax.set_xlim(0, top * 1.55)
+    ax.set_xlabel("seconds, whole process (median)", fontsize=9)
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    tools = list(dict.fromkeys(k.split("/")[1] for k in keys))
+    handles = [Patch(facecolor=COLOURS.get(t, "#555"), label=TOOL_LABELS.get(t, t)) for t in tools]
+    handles.append(Patch(facecolor="white", edgecolor="#b00020", hatch="//",
+                         label="hatched, red edge: the table then held wrong values"))  # fmt: skip
+    ax.legend(
+        handles=handles, loc="lower right", bbox_to_anchor=(1, 0.16), fontsize=7.5, frameon=False
+    )
+    repeat = record.get("args", {}).get("repeat", "?")
+    ax.set_title(
+        f"A day's load into a fund_data of {size['size_m']}M rows (buffer pool "
+        f"{record.get('args', {}).get('pool_share', '?')} of its size), median of {repeat}",
+        fontsize=10,
+    )
+    fig.text(0.01, 0.005, size.get("settings", ""), fontsize=6, color="#555")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
