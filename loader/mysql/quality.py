@@ -24,8 +24,7 @@ Comparisons with the previous date apply to a whole day: a *new* trade date (one
 holds no row of yet: the nightly day) or a replace-days snapshot; a correction of an existing
 date is a subset by nature and is checked only for what it holds itself (nulls, duplicates),
 and pays for no profile. After a whole day merges, its profile replaces the date's, in the
-load's transaction. In a file of several whole dates (a backfill) each is compared with the
-date before it: the file's own, or the one fund_data's profiles hold if that is later.
+load's transaction.
 """
 
 from __future__ import annotations
@@ -184,46 +183,16 @@ def check(
         return found
     funds, codes = profiled
     codes = _checked_codes(codes)
-    earlier = None  # the file's own whole date before this one
     for day in sorted(set(funds["d_trade"].to_list())):
         previous = _previous(cur, day)
-        if earlier is not None and (previous is None or earlier > previous):
-            before, old = _file_reference(earlier, funds, codes)
-            _compare(day, earlier, before, old, funds, codes, note)
-        elif previous is not None:
-            before, old = _stored_reference(cur, previous)
-            _compare(day, previous, before, old, funds, codes, note)
-        earlier = day
+        if previous is not None:
+            _compare(cur, day, previous, funds, codes, note)
     return found
 
 
-Reference = tuple[dict[str, int], dict[str, tuple[int, int, Any]]]
-"""A previous date's rows per fund, and per col_code its rows, texts and median."""
-
-
-def _stored_reference(cur: Any, prev: date) -> Reference:
-    """The profile fund_data's loads recorded for ``prev``."""
-    cur.execute(
-        f"SELECT col_code, row_count, texts, median FROM {CODES_TABLE} WHERE d_trade = %s", (prev,)
-    )
-    old = {c: (int(n), int(t), m) for c, n, t, m in cur.fetchall()}
-    return _fund_rows(cur, prev), old
-
-
-def _file_reference(prev: date, funds: pl.DataFrame, codes: pl.DataFrame) -> Reference:
-    """The profile of ``prev``, a whole date of the same file: in a backfill each date is
-    compared with the date before it, not with the last one fund_data held before the file."""
-    mine = funds.filter(pl.col("d_trade") == prev).select("stock", "row_count").rows()
-    theirs = codes.filter(pl.col("d_trade") == prev)
-    old = {
-        c: (int(n), int(t), None if m is None else Decimal(str(m)))
-        for c, n, t, m in theirs.select("col_code", "row_count", "texts", "median").rows()
-    }
-    return dict(mine), old
-
-
-def _compare(day: date, prev: date, before: dict[str, int], old: dict[str, tuple[int, int, Any]],
-             funds: pl.DataFrame, codes: pl.DataFrame, note: Any) -> None:  # fmt: skip
+def _compare(cur: Any, day: date, prev: date, funds: pl.DataFrame, codes: pl.DataFrame,
+             note: Any) -> None:  # fmt: skip
+    before = _fund_rows(cur, prev)
     mine = dict(funds.filter(pl.col("d_trade") == day).select("stock", "row_count").rows())
     missing = sorted(set(before) - set(mine))
     if before and len(missing) > MISSING_SHARE * len(before):
@@ -239,6 +208,10 @@ def _compare(day: date, prev: date, before: dict[str, int], old: dict[str, tuple
     total, prev_total = sum(mine.values()), sum(before.values())
     if prev_total and not (1 - CHANGE) * prev_total <= total <= 2 * prev_total:
         note("total_rows", day, f"{total:,} rows, {prev_total:,} on {prev}")
+    cur.execute(
+        f"SELECT col_code, row_count, texts, median FROM {CODES_TABLE} WHERE d_trade = %s", (prev,)
+    )
+    old = {c: (int(n), int(t), m) for c, n, t, m in cur.fetchall()}
     today = codes.filter(pl.col("d_trade") == day)
     for code, count, texts, median in today.select(
         "col_code", "row_count", "texts", "median"
