@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import loader  # noqa: E402,F401  (allocator settings before Polars)
 from bench.compare_report import add_ratios, chart, markdown  # noqa: E402
 from bench.scenarios import EXTRA_TOOLS, SCENARIOS, TOOLS, Bench, history_exports  # noqa: E402
-from bench.server import SERVER_OPTIONS, machine  # noqa: E402
+from bench.server import SERVER_OPTIONS, machine, recorded_run  # noqa: E402
 from loader.devtools.dbserver import ThrowawayServer  # noqa: E402
 from loader.devtools.samples import ExportSpec, changed_copy, write_export  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
@@ -108,7 +108,7 @@ def arguments() -> argparse.Namespace:
 def main() -> int:
     args = arguments()
     if args.replot:
-        record = json.loads(args.replot.read_text())
+        record = recorded_run(args.replot, "compare.py")
         (args.replot.parent / "compare.md").write_text(markdown(record))
         chart(record, args.replot.parent / "compare.png")
         return 0

@@ -69,7 +69,7 @@ from bench.history_setup import (  # noqa: E402
 )
 from bench.process import cli, timed_process  # noqa: E402
 from bench.scenarios import compare, run_tool  # noqa: E402
-from bench.server import machine, quiesce, settle  # noqa: E402
+from bench.server import machine, quiesce, recorded_run, settle  # noqa: E402
 from loader.mysql.config import DbConfig  # noqa: E402
 
 SCENARIOS = ("fresh", "reload", "few", "scattered", "restated")
@@ -106,7 +106,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.replot:
-        write(args.replot.parent, json.loads(args.replot.read_text()))
+        write(args.replot.parent, recorded_run(args.replot, "history.py"))
         return 0
     inputs = make_inputs((HERE / "data").resolve(), args.day_rows, args.days, args.seed)
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "sizes": []}

@@ -4,6 +4,7 @@ raw, the ticker index dropped, rows counted)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -201,3 +202,11 @@ def url_of(base: str, database: str) -> str:
 
     parts = urlsplit(base)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def recorded_run(path: Path, script: str) -> dict[str, Any]:
+    """A run's JSON record (``--replot``); a path that is not one ends the script with one line."""
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{script}: --replot {path}: not a run's record ({error})") from None

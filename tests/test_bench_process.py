@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from bench.process import timed_process
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 # The child writes 200 MB and exits the moment it has: its peak is reached milliseconds before
 # its end, which a poller that reads /proc every few milliseconds misses more often than not.
@@ -62,3 +68,16 @@ def test_a_lost_measurement_is_a_failed_run_that_says_so():
     run = timed_process([sys.executable, "-c", _FILL_THE_REPORT], {})
     assert run["returncode"] != 0
     assert "no measurement" in run["stderr"], run["stderr"]
+
+
+@pytest.mark.parametrize("script", ["history.py", "compare.py"])
+def test_replotting_a_run_that_is_not_there_is_one_line(script, tmp_path):
+    """A mistyped --replot path: one line naming it and an exit code, no traceback."""
+    missing = tmp_path / "nothing.json"
+    run = subprocess.run(
+        [sys.executable, str(BENCH / script), "--replot", str(missing)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr and str(missing) in run.stderr, run.stderr
