@@ -95,6 +95,13 @@ class Narrowed:
     of them before the merge, with its rows (under this load's shared locks)."""
 
 
+def reads_whole_days(funds: pl.DataFrame) -> bool:
+    """Whether every trade date holds so many funds (``funds``: per d_trade, as
+    :func:`~loader.prepare.digest.funds_per_day` counts them) that reading whole dates is
+    cheaper than naming the funds."""
+    return bool(funds.height) and int(funds["funds"].min()) >= WHOLE_DAY_FUNDS  # type: ignore[arg-type]
+
+
 def unchanged_groups(cur: Any, staging: StagedRows) -> Narrowed:
     """The staged rows without the groups fund_data holds exactly, and how many rows those
     groups have. The same rows when no group matched."""
@@ -102,7 +109,7 @@ def unchanged_groups(cur: Any, staging: StagedRows) -> Narrowed:
     if rows.is_empty():
         return Narrowed(staging)
     funds = funds_per_day(rows)
-    whole_days = funds["funds"].min() >= WHOLE_DAY_FUNDS  # type: ignore[operator]
+    whole_days = reads_whole_days(funds)
     if whole_days:
         with ThreadPoolExecutor(1) as pool:  # Polars works while the server does
             computing = pool.submit(staging.digests)

@@ -16,7 +16,7 @@ import polars as pl
 
 from loader.errors import VerificationFailed
 from loader.mysql import sql
-from loader.mysql.digest import SCHEMA, WHOLE_DAY_FUNDS, server_digests, stored_rows
+from loader.mysql.digest import SCHEMA, reads_whole_days, server_digests, stored_rows
 from loader.prepare.digest import NUMERIC_DTYPE, group_digests, keys_frame, load_digest
 from loader.prepare.staging import StagedRows
 
@@ -87,7 +87,7 @@ def digests_of_file_keys(
     if check.is_empty():
         return pl.DataFrame(schema=SCHEMA)
     funds = check.group_by("d_trade").agg(pl.len().alias("funds"))
-    whole = whole and bool(funds["funds"].min() >= WHOLE_DAY_FUNDS)  # type: ignore[operator]
+    whole = whole and reads_whole_days(funds)
     theirs = server_digests(cur, check.select("d_trade", "stock"), whole_days=whole, lock=lock)
     theirs = theirs.join(check.select("d_trade", "stock"), on=["d_trade", "stock"], how="semi")
     by_rows = (

@@ -22,7 +22,7 @@ from loader.errors import ConcurrentWrite, StagingError
 from loader.mysql import changes, days, lineage, sql
 from loader.mysql.connection import LOCAL_INFILE_REFUSED
 from loader.mysql.diff import diff_file
-from loader.mysql.digest import WHOLE_DAY_FUNDS, Narrowed, unchanged_groups
+from loader.mysql.digest import Narrowed, reads_whole_days, unchanged_groups
 from loader.mysql.merge_options import MergeOptions
 from loader.mysql.session import Session
 from loader.mysql.snapshot import delete_lacking, delete_missing
@@ -130,7 +130,7 @@ def merge_by_diff(
     if not session.composite_key or _newer_exist(session, prepared, options):
         return None
     rows = staging.rows
-    whole = prepared.replace_days or _most_funds(rows)
+    whole = prepared.replace_days or reads_whole_days(funds_per_day(rows))
     with watch.stage("diff"):
         asked = prepared.replace_days or options.verify
         found = diff_file(session.connection(), rows, whole, lacking=asked)
@@ -179,13 +179,6 @@ def _newer_exist(session: Session, prepared: PreparedFile, options: MergeOptions
     if modified is None or not options.newer_wins:
         return False
     return bool(lineage.newer_sources(session.connection(), prepared.days, modified, prepared.key))
-
-
-def _most_funds(rows: pl.DataFrame) -> bool:
-    """Whether the file holds so many funds of each of its dates that reading whole dates
-    is cheaper than naming the funds (the digest pre-pass's rule)."""
-    funds = funds_per_day(rows)
-    return bool(funds.height) and int(funds["funds"].min()) >= WHOLE_DAY_FUNDS  # type: ignore[arg-type]
 
 
 def merge_staged_rows(
