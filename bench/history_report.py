@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.compare_report import COLOURS
+from bench.scenarios import LABELS as TOOL_LABELS
+
 LABELS = {
     "fresh": "a fresh day",
     "reload": "identical file, new name",
@@ -91,20 +94,6 @@ def _growth(sizes: list[dict[str, Any]]) -> list[str]:
         ]
         lines.append(f"| `{name}` | {' | '.join(cells)} |")
     return [*lines, ""]
-
-
-COLOURS = {
-    "ceiling": "#9e9e9e",
-    "fundsync": "#1565c0",
-    "rowwise": "#ef6c00",
-    "awswrangler": "#6a1b9a",
-}
-TOOL_LABELS = {
-    "ceiling": "ceiling: raw LOAD DATA of the clean rows",
-    "fundsync": "fund-data-sync load",
-    "rowwise": "peer: row-at-a-time upsert",
-    "awswrangler": "peer: awswrangler upsert",
-}
 
 
 def chart(record: dict[str, Any], target: Path) -> None:
